@@ -1,0 +1,36 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install migrate run worker test bench
+
+# The virtual environment is rebuilt whenever requirements.txt changes.
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+# Serves on http://$(HOST):$(PORT) with a background worker; Ctrl-C stops both.
+run: migrate
+	$(PY) manage.py ensure_account --url http://$(HOST):$(PORT)/
+	$(PY) manage.py db_worker --no-reload --interval 0.5 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(VENV)/bin/gunicorn dicomsite.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --timeout 600 --access-logfile -
+
+worker: migrate
+	$(PY) manage.py db_worker --no-reload
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-bench.txt
+	$(PY) bench/run.py

@@ -1,0 +1,31 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SEED_FILE = SHARED_DATA / "seed-challenge" / "1-101.dcm"
+INVALID_FILES = [SHARED_DATA / "seed-challenge" / "invalid.dicom", SHARED_DATA / "seed-challenge" / "not_dicom.txt"]
+PHANTOM_DIR = SHARED_DATA / "ct-phantom-philips"
+
+SEED_VOXELS = 50_080
+SEED_VOLUME_MM3 = 143_280.029296875
+PHANTOM_VOXELS = 1_181_064
+PHANTOM_VOLUME_MM3 = 651_664.45
+
+
+@pytest.fixture(autouse=True)
+def private_media(settings, tmp_path):
+    """Every test stores its files in a folder of its own, and runs tasks as soon as they are queued."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    settings.VOLUMES_DECODE_PROCESSES = 2
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def phantom_copy(tmp_path) -> Path:
+    """A writable copy of the tilted CT phantom folder (the shared data is read-only)."""
+    target = tmp_path / "ct-phantom-philips"
+    shutil.copytree(PHANTOM_DIR, target)
+    return target

@@ -1,0 +1,67 @@
+"""Forms: they read and validate what the user typed; the services do the work."""
+from django import forms
+from django.conf import settings
+
+from .imaging.measure import MODES, InvalidThreshold, ThresholdRequest
+
+MODE_LABELS = {
+    "normalized": "Normalised: 0 to 1 over the series (the challenge's definition)",
+    "modality": "Modality units: e.g. Hounsfield units on CT",
+    "otsu": "Automatic: Otsu",
+    "triangle": "Automatic: triangle",
+    "isodata": "Automatic: IsoData",
+    "yen": "Automatic: Yen",
+}
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.Field):
+    """Any number of files. Each is judged by the pipeline, so that one bad file loses nothing else."""
+
+    widget = MultipleFileInput
+
+    def to_python(self, data):
+        if not data:
+            return []
+        return list(data) if isinstance(data, (list, tuple)) else [data]
+
+    def validate(self, value):
+        if self.required and not value:
+            raise forms.ValidationError("Choose at least one DICOM file, a folder or a .zip archive.", code="required")
+
+
+class ThresholdForm(forms.Form):
+    mode = forms.ChoiceField(
+        choices=[(mode, MODE_LABELS[mode]) for mode in MODES], initial="normalized", required=False
+    )
+    threshold = forms.CharField(
+        required=False,
+        help_text="Normalised: between 0 and 1 (voxels strictly above count). Modality: in the series' units. "
+        "Automatic modes ignore it.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["threshold"].initial = settings.VOLUMES_THRESHOLD
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            cleaned["request"] = ThresholdRequest.parse(
+                cleaned.get("mode"), cleaned.get("threshold"), default=settings.VOLUMES_THRESHOLD
+            )
+        except InvalidThreshold as error:
+            self.add_error("threshold", str(error))
+        return cleaned
+
+
+class UploadForm(ThresholdForm):
+    files = MultipleFileField(
+        help_text="DICOM files (any name), folders or .zip archives.",
+    )
+    field_order = ["files", "mode", "threshold"]
+

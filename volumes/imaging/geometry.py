@@ -1,0 +1,324 @@
+"""Images → volumes: grouping, order along the slice normal, slab widths, and what to warn about.
+
+The slab rule: slices are ordered by the projection of Image Position (Patient) on the slice normal
+(row direction × column direction); each slice stands for a slab as wide as the mean of its gaps to
+its neighbours (an edge slice takes its one gap); a lone slice takes its Slice Thickness, else its
+Spacing Between Slices. With a tilted gantry the projection gives the perpendicular spacing.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .reading import DicomImage, Frame, normal_of
+
+GAP_TOLERANCE = 1e-4
+"""Gaps that differ by less than this fraction of the median gap count as even (header rounding)."""
+
+DUPLICATE_TOLERANCE = 1e-4
+"""Two images closer along the normal than this fraction of the median gap lie at the same position."""
+
+TILT_TOLERANCE = 1e-3
+"""Sideways shift per mm along the normal (≈ 0.06°) below which the stack counts as not tilted."""
+
+ORIENTATION_TOLERANCE = 1e-3
+"""Direction cosines that differ by less than this belong to the same stack."""
+
+SPACING_TOLERANCE = 1e-4
+"""Pixel spacings that differ by less than this fraction belong to the same stack."""
+
+MAX_LISTED = 3
+"""How many individual cases a warning names before it only counts the rest."""
+
+
+@dataclass(frozen=True)
+class SliceRef:
+    """One slice of a stack: frame `frame` of image `image` (indices into the volume's images)."""
+
+    image: int
+    frame: int
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The slices of a volume in order along the normal, and how wide a slab each stands for."""
+
+    slices: tuple[SliceRef, ...]
+    slab_widths_mm: tuple[float, ...] | None
+    pixel_spacing_mm: tuple[float, float] | None
+    warnings: tuple[str, ...]
+    volume_unavailable_reason: str | None
+
+
+@dataclass(frozen=True)
+class VolumeImages:
+    """Images that form one volume: one series, or one part of a series split by geometry."""
+
+    images: tuple[DicomImage, ...]
+    part: str
+
+    @property
+    def first(self) -> DicomImage:
+        return self.images[0]
+
+    @property
+    def description(self) -> str:
+        return volume_description(self.first.series_description, self.part)
+
+
+def volume_description(series_description: str, part: str) -> str:
+    """How a volume is named: its Series Description, and which part of the series when split."""
+    base = series_description or "(no description)"
+    return f"{base} [{part}]" if part else base
+
+
+# --- grouping ---------------------------------------------------------------------------------
+
+
+def split_into_volumes(images: list[DicomImage]) -> list[VolumeImages]:
+    """Group images by Series Instance UID, then split where they cannot form one volume.
+
+    Images of one series with another size, orientation or pixel spacing (a localiser among axial
+    slices, say) go to a volume of their own; each part is named by its orientation and size.
+    """
+    by_series: dict[str, list[list[DicomImage]]] = {}
+    for image in images:
+        stacks = by_series.setdefault(image.series_instance_uid, [])
+        for stack in stacks:
+            if same_stack(stack[0], image):
+                stack.append(image)
+                break
+        else:
+            stacks.append([image])
+    volumes = []
+    for stacks in by_series.values():
+        stacks.sort(key=lambda stack: -sum(len(i.frames) for i in stack))
+        for stack in stacks:
+            part = describe_part(stack) if len(stacks) > 1 else ""
+            volumes.append(VolumeImages(images=tuple(stack), part=part))
+    return volumes
+
+
+def same_stack(a: DicomImage, b: DicomImage) -> bool:
+    if (a.rows, a.columns) != (b.rows, b.columns):
+        return False
+    fa, fb = a.frames[0], b.frames[0]
+    if (fa.orientation is None) != (fb.orientation is None):
+        return False
+    if fa.orientation is not None and not np.allclose(fa.orientation, fb.orientation, rtol=0, atol=ORIENTATION_TOLERANCE):
+        return False
+    if (fa.pixel_spacing_mm is None) != (fb.pixel_spacing_mm is None):
+        return False
+    if fa.pixel_spacing_mm is not None and not np.allclose(
+        fa.pixel_spacing_mm, fb.pixel_spacing_mm, rtol=SPACING_TOLERANCE, atol=0
+    ):
+        return False
+    return True
+
+
+def describe_part(images: list[DicomImage]) -> str:
+    count = sum(len(image.frames) for image in images)
+    first = images[0]
+    noun = "image" if count == 1 else "images"
+    return f"{plane_name(first.frames[0].orientation)}, {first.columns}×{first.rows}, {count} {noun}"
+
+
+def plane_name(orientation: tuple[float, ...] | None) -> str:
+    """axial, coronal or sagittal for a plane within 10° of one, else oblique."""
+    if orientation is None:
+        return "no orientation"
+    normal = np.abs(normal_of(orientation))
+    axis = int(np.argmax(normal))
+    if normal[axis] < math.cos(math.radians(10)):
+        return "oblique"
+    return ("sagittal", "coronal", "axial")[axis]
+
+
+# --- the stack --------------------------------------------------------------------------------
+
+
+def build_stack(images: tuple[DicomImage, ...] | list[DicomImage]) -> Stack:
+    """Order the frames of a volume's images along the normal and give each its slab width."""
+    refs = [SliceRef(i, frame.index) for i, image in enumerate(images) for frame in image.frames]
+    frames = [images[ref.image].frames[ref.frame] for ref in refs]
+    spacing, reason = stack_pixel_spacing(frames)
+    warnings: list[str] = []
+
+    if len(refs) == 1:
+        slab, slab_reason = lone_slice_width(frames[0])
+        return Stack(
+            slices=tuple(refs),
+            slab_widths_mm=(slab,) if slab is not None else None,
+            pixel_spacing_mm=spacing,
+            warnings=tuple(warnings),
+            volume_unavailable_reason=reason or slab_reason,
+        )
+
+    order_problem = ordering_problem(images, frames)
+    if order_problem:
+        return Stack(tuple(refs), None, spacing, tuple(warnings), reason or order_problem)
+
+    normal = normal_of(frames[0].orientation)
+    positions = np.array([frame.position_mm for frame in frames], dtype=np.float64)
+    along = positions @ normal
+    order = sorted(
+        range(len(refs)),
+        key=lambda k: (along[k], sort_number(images[refs[k].image].instance_number), images[refs[k].image].name, refs[k].frame),
+    )
+    kept, duplicate_warning = drop_duplicates(order, along, images, refs)
+    if duplicate_warning:
+        warnings.append(duplicate_warning)
+    ordered = tuple(refs[k] for k in kept)
+    if len(kept) == 1:
+        slab, slab_reason = lone_slice_width(frames[kept[0]])
+        return Stack(ordered, (slab,) if slab is not None else None, spacing, tuple(warnings), reason or slab_reason)
+
+    gaps = np.diff(along[kept])
+    widths = slab_widths(gaps)
+    uneven = uneven_gap_warning(gaps)
+    if uneven:
+        warnings.append(uneven)
+    tilt = tilt_warning(positions[kept], normal, gaps)
+    if tilt:
+        warnings.append(tilt)
+    return Stack(ordered, tuple(float(w) for w in widths), spacing, tuple(warnings), reason)
+
+
+def slab_widths(gaps_mm: np.ndarray) -> np.ndarray:
+    """(n−1,) gaps → (n,) slab widths: the mean of the gaps on both sides, one gap at the edges."""
+    widths = np.empty(len(gaps_mm) + 1, dtype=np.float64)
+    widths[0] = gaps_mm[0]
+    widths[-1] = gaps_mm[-1]
+    widths[1:-1] = (gaps_mm[:-1] + gaps_mm[1:]) / 2
+    return widths
+
+
+def stack_pixel_spacing(frames: list[Frame]) -> tuple[tuple[float, float] | None, str | None]:
+    for frame in frames:
+        if frame.pixel_spacing_problem:
+            return None, frame.pixel_spacing_problem
+    first = frames[0].pixel_spacing_mm
+    for frame in frames[1:]:
+        if not np.allclose(frame.pixel_spacing_mm, first, rtol=SPACING_TOLERANCE, atol=0):
+            return None, (
+                f"the frames have different pixel spacings ({fmt_pair(first)} and "
+                f"{fmt_pair(frame.pixel_spacing_mm)} mm)"
+            )
+    return (float(first[0]), float(first[1])), None
+
+
+def lone_slice_width(frame: Frame) -> tuple[float | None, str | None]:
+    """A single slice stands for its Slice Thickness, else its Spacing Between Slices."""
+    for value in (frame.slice_thickness_mm, frame.spacing_between_slices_mm):
+        if value is not None and math.isfinite(value) and value > 0:
+            return float(value), None
+    given = [
+        f"{label} is {value:g}"
+        for label, value in (
+            ("Slice Thickness", frame.slice_thickness_mm),
+            ("Spacing Between Slices", frame.spacing_between_slices_mm),
+        )
+        if value is not None
+    ]
+    detail = f" ({'; '.join(given)})" if given else ""
+    return None, (
+        "a single slice without a usable Slice Thickness (0018,0050) or Spacing Between Slices "
+        f"(0018,0088){detail}: its depth is unknown"
+    )
+
+
+def ordering_problem(images, frames: list[Frame]) -> str | None:
+    """Why the frames cannot be put in order along a normal, if they cannot."""
+    notes = [note for image in images for note in image.notes]
+    missing_position = sum(frame.position_mm is None for frame in frames)
+    if missing_position:
+        if notes:
+            return f"{notes[0]}: the slices cannot be ordered or spaced"
+        return (
+            f"Image Position (Patient) is missing on {missing_position} of {len(frames)} slices: "
+            "they cannot be ordered or spaced"
+        )
+    if any(frame.orientation is None for frame in frames):
+        return "Image Orientation (Patient) is missing: the slice normal, and so the order of the slices, is unknown"
+    first = frames[0].orientation
+    if any(not np.allclose(frame.orientation, first, rtol=0, atol=ORIENTATION_TOLERANCE) for frame in frames):
+        return "the frames lie in differently oriented planes: they do not form one stack"
+    if not all(np.isfinite(frame.position_mm).all() for frame in frames):
+        return "Image Position (Patient) holds a value that is not a number"
+    if np.linalg.norm(np.cross(first[:3], first[3:])) < 0.5:
+        return f"Image Orientation (Patient) {fmt_list(first)} does not give two perpendicular directions"
+    return None
+
+
+def drop_duplicates(order: list[int], along: np.ndarray, images, refs) -> tuple[list[int], str | None]:
+    """Keep one image per position (the first in order: lowest Instance Number, then name)."""
+    gaps = np.diff(along[order])
+    positive = gaps[gaps > 0]
+    scale = float(np.median(positive)) if positive.size else 0.0
+    kept = [order[0]]
+    dropped: list[tuple[int, int]] = []
+    for k in order[1:]:
+        if along[k] - along[kept[-1]] <= DUPLICATE_TOLERANCE * scale:
+            dropped.append((kept[-1], k))
+        else:
+            kept.append(k)
+    if not dropped:
+        return kept, None
+
+    def label(k: int) -> str:
+        image = images[refs[k].image]
+        text = image.name
+        if len(image.frames) > 1:
+            text += f" frame {refs[k].frame + 1}"
+        if image.instance_number is not None:
+            text += f" (instance {image.instance_number})"
+        return text
+
+    cases = [f"kept {label(a)}, left out {label(b)} at {along[a]:.3f} mm" for a, b in dropped[:MAX_LISTED]]
+    more = f"; and {len(dropped) - MAX_LISTED} more" if len(dropped) > MAX_LISTED else ""
+    noun = "image lies" if len(dropped) == 1 else "images lie"
+    return kept, (
+        f"{len(dropped)} {noun} at the same position as another along the slice normal; one per "
+        f"position is measured: {'; '.join(cases)}{more}"
+    )
+
+
+def uneven_gap_warning(gaps: np.ndarray) -> str | None:
+    median = float(np.median(gaps))
+    smallest, largest = float(gaps.min()), float(gaps.max())
+    if largest - smallest <= GAP_TOLERANCE * median:
+        return None
+    return (
+        f"uneven slice spacing: gaps from {smallest:.3f} to {largest:.3f} mm (median {median:.3f} mm); "
+        "each slice's slab is the mean of its gaps to its neighbours"
+    )
+
+
+def tilt_warning(positions: np.ndarray, normal: np.ndarray, gaps: np.ndarray) -> str | None:
+    """The stack is sheared (gantry tilt) when the positions move sideways to the normal."""
+    displacement = positions[-1] - positions[0]
+    along = float(displacement @ normal)
+    sideways = float(np.linalg.norm(displacement - along * normal))
+    if along == 0 or sideways / abs(along) <= TILT_TOLERANCE:
+        return None
+    tilt_deg = math.degrees(math.atan2(sideways, abs(along)))
+    between_positions = float(np.linalg.norm(displacement)) / len(gaps)
+    return (
+        f"gantry tilt of {tilt_deg:.1f}°: the slices are sheared, so the slab widths use the spacing "
+        f"perpendicular to the slices ({float(np.mean(gaps)):.3f} mm), not the "
+        f"{between_positions:.3f} mm between their positions"
+    )
+
+
+def sort_number(value: int | None) -> float:
+    return float("inf") if value is None else float(value)
+
+
+def fmt_pair(values) -> str:
+    return " × ".join(f"{v:g}" for v in values) if values else "none"
+
+
+def fmt_list(values) -> str:
+    return "\\".join(f"{v:g}" for v in values)

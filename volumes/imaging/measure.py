@@ -1,0 +1,505 @@
+"""Histograms, thresholds and the volume.
+
+A voxel's normalised value depends only on its modality value, so one histogram of modality values
+per slice carries all a measurement needs: the minimum and maximum over the series, the voxels above
+any threshold in any mode, automatic thresholds and statistics. The pixels are read once, slice by
+slice, into a `VolumeHistogram`; every measurement, the first and each re-measurement, is arithmetic
+on it. Comparisons are made on the exact float64 modality values with the formula of the simple
+definition, so the counts are those of normalising every voxel, bit for bit.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .geometry import Stack, VolumeImages, build_stack
+from .reading import DicomImage, NotAnImage, StoredHistogram, frame_histograms, frame_stored_values
+
+NORMALIZED = "normalized"
+MODALITY = "modality"
+AUTOMATIC_MODES = ("otsu", "triangle", "isodata", "yen")
+MODES = (NORMALIZED, MODALITY, *AUTOMATIC_MODES)
+
+HISTOGRAM_BINS = 256
+"""Bins over [min, max] of the series on which the automatic thresholds are computed."""
+
+PARALLEL_MIN_FRAMES = 24
+"""Below this many frames, decoding in one process beats starting others."""
+
+FRAMES_PER_TASK = 8
+"""Frames a decoding process takes at a time: fewer round trips, still an even spread."""
+
+
+class MeasurementError(Exception):
+    """A volume that cannot be measured at all; the message says why."""
+
+
+class InvalidThreshold(ValueError):
+    """A threshold request that makes no sense; the message says what to send instead."""
+
+
+@dataclass(frozen=True)
+class ThresholdRequest:
+    """What the user asked for: a mode and, for the two manual modes, a value."""
+
+    mode: str = NORMALIZED
+    value: float | None = None
+
+    @classmethod
+    def parse(cls, mode: str | None, value, default: float) -> ThresholdRequest:
+        """Validate user input: mode name, value as text or number; `default` for a missing value."""
+        mode = (mode or NORMALIZED).strip().lower()
+        if mode == "normalised":
+            mode = NORMALIZED
+        if mode not in MODES:
+            raise InvalidThreshold(f"unknown threshold mode {mode!r}: use one of {', '.join(MODES)}")
+        if mode in AUTOMATIC_MODES:
+            return cls(mode=mode)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if mode == MODALITY:
+                raise InvalidThreshold("the modality mode needs a threshold in modality units (e.g. 300 for bone in HU)")
+            return cls(mode=mode, value=float(default))
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InvalidThreshold(f"the threshold {value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise InvalidThreshold(f"the threshold {value!r} is not a finite number")
+        if mode == NORMALIZED and not 0 <= number <= 1:
+            raise InvalidThreshold(f"a normalised threshold lies between 0 and 1, not {number:g}")
+        return cls(mode=mode, value=number)
+
+
+@dataclass(frozen=True)
+class SeriesMeasurement:
+    """One volume measured at one threshold: every figure the page, the API and the command report."""
+
+    series_instance_uid: str
+    modality: str
+    description: str
+    slices: int
+    rows: int
+    columns: int
+    pixel_spacing_mm: tuple[float, float] | None
+    slab_mm: dict | None
+    mode: str
+    threshold: float | None
+    threshold_modality: float
+    voxels_above: int
+    total_voxels: int
+    volume_mm3: float | None
+    warnings: tuple[str, ...]
+    volume_unavailable_reason: str | None
+    stats: dict | None
+
+    @property
+    def volume_ml(self) -> float | None:
+        return None if self.volume_mm3 is None else self.volume_mm3 / 1000.0
+
+    def as_dict(self) -> dict:
+        return {
+            "series_instance_uid": self.series_instance_uid,
+            "modality": self.modality,
+            "description": self.description,
+            "slices": self.slices,
+            "rows": self.rows,
+            "columns": self.columns,
+            "pixel_spacing_mm": list(self.pixel_spacing_mm) if self.pixel_spacing_mm else None,
+            "slab_mm": self.slab_mm,
+            "mode": self.mode,
+            "threshold": self.threshold,
+            "threshold_modality": self.threshold_modality,
+            "voxels_above": self.voxels_above,
+            "total_voxels": self.total_voxels,
+            "volume_mm3": self.volume_mm3,
+            "volume_ml": self.volume_ml,
+            "warnings": list(self.warnings),
+            "volume_unavailable_reason": self.volume_unavailable_reason,
+            "stats": self.stats,
+        }
+
+
+@dataclass(frozen=True)
+class VolumeHistogram:
+    """Everything a measurement needs of a volume, without its pixels.
+
+    values               (K,) float64, the distinct modality values of the series, ascending
+    frame_starts         (F+1,) int64, where each slice's entries begin in the two arrays below
+    frame_value_index    (N,) int32, index into `values` of each entry
+    frame_counts         (N,) int64, how many voxels of the slice hold that value
+    preview_value_index  (rows, columns) int32, the middle slice as indices into `values`
+    slab_widths_mm       (F,) float64 in slice order, or None when the depth is unknown
+    """
+
+    series_instance_uid: str
+    modality: str
+    description: str
+    rows: int
+    columns: int
+    pixel_spacing_mm: tuple[float, float] | None
+    volume_unavailable_reason: str | None
+    warnings: tuple[str, ...]
+    monochrome1: bool
+    values: np.ndarray
+    frame_starts: np.ndarray
+    frame_value_index: np.ndarray
+    frame_counts: np.ndarray
+    preview_value_index: np.ndarray
+    slab_widths_mm: np.ndarray | None
+    value_counts: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        counts = np.bincount(self.frame_value_index, weights=self.frame_counts, minlength=len(self.values))
+        object.__setattr__(self, "value_counts", np.rint(counts).astype(np.int64))
+
+    @property
+    def slices(self) -> int:
+        return len(self.frame_starts) - 1
+
+    def save(self, stream) -> None:
+        meta = {
+            "series_instance_uid": self.series_instance_uid,
+            "modality": self.modality,
+            "description": self.description,
+            "rows": self.rows,
+            "columns": self.columns,
+            "pixel_spacing_mm": self.pixel_spacing_mm,
+            "volume_unavailable_reason": self.volume_unavailable_reason,
+            "warnings": list(self.warnings),
+            "monochrome1": self.monochrome1,
+        }
+        arrays = {
+            "values": self.values,
+            "frame_starts": self.frame_starts,
+            "frame_value_index": self.frame_value_index,
+            "frame_counts": self.frame_counts,
+            "preview_value_index": self.preview_value_index,
+        }
+        if self.slab_widths_mm is not None:
+            arrays["slab_widths_mm"] = self.slab_widths_mm
+        np.savez(stream, meta=np.array(json.dumps(meta)), **arrays)
+
+    @classmethod
+    def load(cls, stream) -> VolumeHistogram:
+        with np.load(stream, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            spacing = meta.pop("pixel_spacing_mm")
+            return cls(
+                **meta,
+                pixel_spacing_mm=tuple(spacing) if spacing else None,
+                values=data["values"],
+                frame_starts=data["frame_starts"],
+                frame_value_index=data["frame_value_index"],
+                frame_counts=data["frame_counts"],
+                preview_value_index=data["preview_value_index"],
+                slab_widths_mm=data["slab_widths_mm"] if "slab_widths_mm" in data.files else None,
+            )
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        self.save(buffer)
+        return buffer.getvalue()
+
+
+# --- reading the pixels once --------------------------------------------------------------------
+
+
+def histogram_volume(volume: VolumeImages, processes: int = 1) -> VolumeHistogram:
+    """Decode every frame of a volume once (in parallel processes) into a VolumeHistogram.
+
+    Images whose pixel data cannot be decoded are left out with a warning naming them; when none
+    can be, MeasurementError.
+    """
+    images = list(volume.images)
+    histograms, failures = histogram_images(images, processes)
+    warnings = [f"left out {images[i].name}: {reason}" for i, reason in failures.items()]
+    usable = [i for i in range(len(images)) if i not in failures]
+    if not usable:
+        raise MeasurementError(f"none of the {len(images)} images could be read: {images[0].name}: {failures[0]}")
+    kept_images = [images[i] for i in usable]
+    kept_histograms = [histograms[i] for i in usable]
+    stack = build_stack(kept_images)
+    notes = [note for image in kept_images for note in image.notes]
+    if stack.volume_unavailable_reason is None:
+        warnings.extend(notes)
+    if any(image.pixels.monochrome1 for image in kept_images):
+        warnings.append(
+            "MONOCHROME1: low values display bright; thresholds apply to the modality values, "
+            "so 'above' means higher values, which this image shows darker"
+        )
+    return assemble(volume, kept_images, kept_histograms, stack, [*stack.warnings, *warnings])
+
+
+def histogram_images(images: list[DicomImage], processes: int) -> tuple[dict[int, list[StoredHistogram]], dict[int, str]]:
+    """Per image, the stored-value histogram of each frame; per image that fails, the reason."""
+    chunks = frame_chunks(images)
+    total_frames = sum(len(image.frames) for image in images)
+    if processes > 1 and total_frames >= PARALLEL_MIN_FRAMES and len(chunks) > 1:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+            chunksize = max(1, len(chunks) // (processes * 8))
+            results = list(pool.map(histogram_chunk, chunks, chunksize=chunksize))
+    else:
+        results = [histogram_chunk(chunk) for chunk in chunks]
+    histograms: dict[int, list[StoredHistogram]] = {}
+    failures: dict[int, str] = {}
+    for (image_index, *_), outcome in zip(chunks, results):
+        if isinstance(outcome, str):
+            failures.setdefault(image_index, outcome)
+        else:
+            histograms.setdefault(image_index, []).extend(outcome)
+    return histograms, failures
+
+
+def frame_chunks(images: list[DicomImage]) -> list[tuple[int, DicomImage, int, int]]:
+    """Work items (image index, image, first frame, end frame): runs of frames of one file."""
+    chunks = []
+    for index, image in enumerate(images):
+        frames = len(image.frames)
+        for start in range(0, frames, FRAMES_PER_TASK):
+            chunks.append((index, image, start, min(frames, start + FRAMES_PER_TASK)))
+    return chunks
+
+
+def histogram_chunk(chunk: tuple[int, DicomImage, int, int]) -> list[StoredHistogram] | str:
+    _, image, start, stop = chunk
+    try:
+        return frame_histograms(image, range(start, stop))
+    except NotAnImage as error:
+        return str(error)
+
+
+def assemble(volume: VolumeImages, images, histograms, stack: Stack, warnings: list[str]) -> VolumeHistogram:
+    """Put the slices' histograms in stack order, on one axis of distinct modality values."""
+    slices = stack.slices
+    frames = [images[ref.image].frames[ref.frame] for ref in slices]
+    stored = [histograms[ref.image][ref.frame] for ref in slices]
+    rescales = sorted({(f.rescale_slope, f.rescale_intercept) for f in frames})
+    per_rescale = {}
+    for rescale in rescales:
+        members = [h.values for h, f in zip(stored, frames) if (f.rescale_slope, f.rescale_intercept) == rescale]
+        distinct = distinct_values(members)
+        per_rescale[rescale] = (distinct, modality_values(distinct, *rescale))
+    values = np.unique(np.concatenate([modalities for _, modalities in per_rescale.values()]))
+    index_of = {
+        rescale: np.searchsorted(values, modalities).astype(np.int32)
+        for rescale, (_, modalities) in per_rescale.items()
+    }
+    value_index = []
+    for histogram, frame in zip(stored, frames):
+        rescale = (frame.rescale_slope, frame.rescale_intercept)
+        distinct = per_rescale[rescale][0]
+        value_index.append(index_of[rescale][np.searchsorted(distinct, histogram.values)])
+    counts = [h.counts.astype(np.int64) for h in stored]
+    starts = np.zeros(len(slices) + 1, dtype=np.int64)
+    starts[1:] = np.cumsum([len(c) for c in counts])
+
+    middle = slices[len(slices) // 2]
+    middle_frame = images[middle.image].frames[middle.frame]
+    try:
+        preview_stored = frame_stored_values(images[middle.image], middle.frame)
+    except NotAnImage as error:
+        raise MeasurementError(f"the middle slice cannot be read again: {error}") from None
+    preview_modality = modality_values(preview_stored, middle_frame.rescale_slope, middle_frame.rescale_intercept)
+    preview_index = np.searchsorted(values, preview_modality).astype(np.int32)
+
+    first = volume.first
+    return VolumeHistogram(
+        series_instance_uid=first.series_instance_uid,
+        modality=first.modality,
+        description=volume.description,
+        rows=first.rows,
+        columns=first.columns,
+        pixel_spacing_mm=stack.pixel_spacing_mm,
+        volume_unavailable_reason=stack.volume_unavailable_reason,
+        warnings=tuple(warnings),
+        monochrome1=any(image.pixels.monochrome1 for image in images),
+        values=values,
+        frame_starts=starts,
+        frame_value_index=np.concatenate(value_index).astype(np.int32),
+        frame_counts=np.concatenate(counts),
+        preview_value_index=preview_index,
+        slab_widths_mm=np.array(stack.slab_widths_mm, dtype=np.float64) if stack.slab_widths_mm else None,
+    )
+
+
+def distinct_values(arrays: list[np.ndarray]) -> np.ndarray:
+    """The sorted union of sorted arrays of stored values."""
+    if arrays[0].dtype.kind == "i":
+        low = min(int(a[0]) for a in arrays)
+        high = max(int(a[-1]) for a in arrays)
+        if high - low < 1 << 24:
+            present = np.zeros(high - low + 1, dtype=bool)
+            for array in arrays:
+                present[array - low] = True
+            return np.flatnonzero(present).astype(np.int64) + low
+    return np.unique(np.concatenate(arrays))
+
+
+def modality_values(stored: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    """Stored values × Rescale Slope + Rescale Intercept, in float64, as pydicom's apply_rescale."""
+    return stored.astype(np.float64) * slope + intercept
+
+
+# --- measuring at a threshold -------------------------------------------------------------------
+
+
+def measure_histogram(histogram: VolumeHistogram, request: ThresholdRequest) -> tuple[SeriesMeasurement, np.ndarray]:
+    """The volume above a threshold, and the (K,) mask of the distinct values that lie above it."""
+    values = histogram.values
+    counts = histogram.value_counts
+    low, high = float(values[0]), float(values[-1])
+    span = high - low
+    warnings = list(histogram.warnings)
+    if span == 0:
+        warnings.append(f"every voxel has the same value ({low:g}): nothing can lie above a normalised threshold")
+
+    if request.mode == NORMALIZED:
+        threshold = float(request.value)
+        above = (values - low) / span > threshold if span > 0 else np.zeros(len(values), dtype=bool)
+        threshold_modality = low + threshold * span
+    else:
+        if request.mode == MODALITY:
+            threshold_modality = float(request.value)
+        else:
+            threshold_modality = automatic_threshold(request.mode, values, counts)
+        above = values > threshold_modality
+        threshold = (threshold_modality - low) / span if span > 0 else None
+
+    weighted = histogram.frame_counts * above[histogram.frame_value_index]
+    running = np.concatenate([[0], np.cumsum(weighted)])
+    per_slice = running[histogram.frame_starts[1:]] - running[histogram.frame_starts[:-1]]
+    voxels_above = int(per_slice.sum())
+
+    reason = histogram.volume_unavailable_reason
+    volume_mm3 = None
+    widths = histogram.slab_widths_mm
+    if reason is None and widths is not None and histogram.pixel_spacing_mm is not None:
+        row_mm, column_mm = histogram.pixel_spacing_mm
+        volume_mm3 = float(np.dot(per_slice.astype(np.float64), widths)) * row_mm * column_mm
+    result = SeriesMeasurement(
+        series_instance_uid=histogram.series_instance_uid,
+        modality=histogram.modality,
+        description=histogram.description,
+        slices=histogram.slices,
+        rows=histogram.rows,
+        columns=histogram.columns,
+        pixel_spacing_mm=histogram.pixel_spacing_mm,
+        slab_mm=slab_summary(widths),
+        mode=request.mode,
+        threshold=threshold,
+        threshold_modality=threshold_modality,
+        voxels_above=voxels_above,
+        total_voxels=int(counts.sum()),
+        volume_mm3=volume_mm3,
+        warnings=tuple(warnings),
+        volume_unavailable_reason=reason,
+        stats=value_statistics(values[above], counts[above]),
+    )
+    return result, above
+
+
+def slab_summary(widths: np.ndarray | None) -> dict | None:
+    if widths is None:
+        return None
+    return {"min": float(widths.min()), "max": float(widths.max()), "mean": float(widths.mean())}
+
+
+def value_statistics(values: np.ndarray, counts: np.ndarray) -> dict | None:
+    """Mean, population standard deviation, minimum, maximum and median of the voxels above."""
+    total = int(counts.sum())
+    if total == 0:
+        return None
+    weights = counts.astype(np.float64)
+    mean = float(np.dot(values, weights) / total)
+    std = math.sqrt(float(np.dot(weights, (values - mean) ** 2) / total))
+    running = np.cumsum(counts)
+
+    def nth(position: int) -> float:
+        return float(values[np.searchsorted(running, position, side="right")])
+
+    median = (nth((total - 1) // 2) + nth(total // 2)) / 2
+    return {"mean": mean, "std": std, "min": float(values[0]), "max": float(values[-1]), "median": median}
+
+
+# --- automatic thresholds (the algorithms of scikit-image, BSD-3, on a 256-bin histogram) ----------
+
+
+def automatic_threshold(mode: str, values: np.ndarray, counts: np.ndarray) -> float:
+    """The threshold in modality units that `mode` chooses on the series histogram."""
+    low, high = float(values[0]), float(values[-1])
+    if low == high:
+        return low
+    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
+    hist, _ = np.histogram(values, bins=edges, weights=counts.astype(np.float64))
+    centers = (edges[:-1] + edges[1:]) / 2
+    method = {"otsu": otsu, "triangle": triangle, "isodata": isodata, "yen": yen}[mode]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(method(hist, centers))
+
+
+def otsu(hist: np.ndarray, centers: np.ndarray) -> float:
+    weight_below = np.cumsum(hist)
+    weight_above = np.cumsum(hist[::-1])[::-1]
+    mean_below = np.cumsum(hist * centers) / weight_below
+    mean_above = (np.cumsum((hist * centers)[::-1]) / weight_above[::-1])[::-1]
+    between = weight_below[:-1] * weight_above[1:] * (mean_below[:-1] - mean_above[1:]) ** 2
+    return centers[int(np.nanargmax(between))]
+
+
+def isodata(hist: np.ndarray, centers: np.ndarray) -> float:
+    """Ridler–Calvard: the first threshold midway between the means below and above it."""
+    below = np.cumsum(hist)
+    above = below[-1] - below
+    intensity = np.cumsum(hist * centers)
+    mean_below = intensity[:-1] / below[:-1]
+    mean_above = (intensity[-1] - intensity[:-1]) / above[:-1]
+    midpoints = (mean_below + mean_above) / 2
+    width = centers[1] - centers[0]
+    distances = midpoints - centers[:-1]
+    found = centers[:-1][(distances >= 0) & (distances < width)]
+    return found[0] if found.size else otsu(hist, centers)
+
+
+def triangle(hist: np.ndarray, centers: np.ndarray) -> float:
+    bins = len(hist)
+    peak = int(np.argmax(hist))
+    nonzero = np.flatnonzero(hist)
+    low, high = int(nonzero[0]), int(nonzero[-1])
+    flip = peak - low < high - peak
+    if flip:
+        hist = hist[::-1]
+        low = bins - high - 1
+        peak = bins - peak - 1
+    width = peak - low
+    if width == 0:
+        return centers[peak if not flip else bins - peak - 1]
+    height = hist[peak]
+    x = np.arange(width)
+    y = hist[x + low]
+    norm = math.hypot(height, width)
+    distance = (height / norm) * x - (width / norm) * y
+    level = int(np.argmax(distance)) + low
+    if flip:
+        level = bins - level - 1
+    return centers[level]
+
+
+def yen(hist: np.ndarray, centers: np.ndarray) -> float:
+    pmf = hist / hist.sum()
+    cumulative = np.cumsum(pmf)
+    squares_below = np.cumsum(pmf**2)
+    squares_above = np.cumsum(pmf[::-1] ** 2)[::-1]
+    criterion = np.log(
+        ((squares_below[:-1] * squares_above[1:]) ** -1) * (cumulative[:-1] * (1.0 - cumulative[:-1])) ** 2
+    )
+    criterion[~np.isfinite(criterion)] = -np.inf
+    return centers[int(np.argmax(criterion))]
+

@@ -1,0 +1,616 @@
+"""Files → DICOM images: the header values the measurement uses, and the stored pixel values.
+
+Nothing here knows about Django. A file that cannot be measured raises `NotAnImage` with a reason
+written for the person who uploaded it; callers collect those reasons per file and go on.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.pixels import iter_pixels
+from pydicom.uid import UID
+
+PIXEL_DATA_TAG = 0x7FE00010
+FLOAT_PIXEL_DATA_TAG = 0x7FE00008
+DOUBLE_FLOAT_PIXEL_DATA_TAG = 0x7FE00009
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
+DEFLATED_TRANSFER_SYNTAX = "1.2.840.10008.1.2.1.99"
+COLOUR_PHOTOMETRICS = ("RGB", "YBR", "PALETTE", "HSV", "ARGB", "CMYK")
+
+UNIT_TOLERANCE = 1e-6
+"""How far from 1 the length of a slice normal may be before it is normalised."""
+
+# Values larger than this stay on disk while the header is parsed: pixel data and big private blobs.
+DEFER_BYTES = 1024
+# Zip archives inside zip archives are opened up to this depth; deeper ones are skipped.
+MAX_ZIP_DEPTH = 3
+
+
+class NotAnImage(Exception):
+    """A file that cannot be measured; the message says why, for the person who sent it."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file as the user named it (path inside the upload or archive) and where it lies now."""
+
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file left out of every measurement, and why."""
+
+    name: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"file": self.name, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One 2D image: a single-frame file, or one frame of a multi-frame file.
+
+    `pixel_spacing_mm` is (row spacing, column spacing): the distance between the centres of
+    adjacent rows, then of adjacent columns. `orientation` is the six direction cosines of
+    Image Orientation (Patient): the row direction, then the column direction.
+    """
+
+    index: int
+    position_mm: tuple[float, float, float] | None
+    orientation: tuple[float, ...] | None
+    pixel_spacing_mm: tuple[float, ...] | None
+    pixel_spacing_problem: str | None
+    slice_thickness_mm: float | None
+    spacing_between_slices_mm: float | None
+    rescale_slope: float
+    rescale_intercept: float
+
+
+@dataclass(frozen=True)
+class PixelLayout:
+    """How the stored values are laid out in the file."""
+
+    transfer_syntax_uid: str
+    bits_allocated: int
+    bits_stored: int
+    signed: bool
+    float_pixels: bool
+    photometric: str
+    rows: int
+    columns: int
+    frames: int
+    # Byte offset of uncompressed little- or big-endian 8/16-bit pixel data that can be read
+    # straight from the file; None when pydicom has to decode it.
+    native_offset: int | None
+    big_endian: bool
+
+    @property
+    def monochrome1(self) -> bool:
+        return self.photometric == "MONOCHROME1"
+
+
+@dataclass(frozen=True)
+class DicomImage:
+    """A DICOM file with pixel data we can measure: identity, geometry per frame, pixel layout."""
+
+    path: Path
+    name: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    modality: str
+    series_description: str
+    series_number: int | None
+    study_description: str
+    study_date: str
+    instance_number: int | None
+    imager_pixel_spacing_mm: tuple[float, ...] | None
+    gantry_tilt_deg: float | None
+    pixels: PixelLayout
+    frames: tuple[Frame, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def rows(self) -> int:
+        return self.pixels.rows
+
+    @property
+    def columns(self) -> int:
+        return self.pixels.columns
+
+
+# --- sources: uploads, folders and zip archives ------------------------------------------------
+
+
+def collect_paths(paths: Iterable[Path]) -> list[SourceFile]:
+    """Files named on a command line: files as given, folders walked recursively in name order."""
+    sources = []
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                sources.append(SourceFile(name=str(child.relative_to(path.parent)), path=child))
+        else:
+            sources.append(SourceFile(name=path.name, path=path))
+    return sources
+
+
+def unpack_sources(sources: Iterable[SourceFile], workdir: Path) -> tuple[list[SourceFile], list[Skipped]]:
+    """Replace every zip archive among `sources` by the files inside it, extracted under `workdir`.
+
+    Nested archives are opened too. Member names are never used as paths on disk, so an archive
+    cannot write outside `workdir`.
+    """
+    files: list[SourceFile] = []
+    skipped: list[Skipped] = []
+    pending = [(source, 0) for source in sources]
+    counter = 0
+    while pending:
+        source, depth = pending.pop(0)
+        if not is_zip(source.path):
+            files.append(source)
+            continue
+        if depth >= MAX_ZIP_DEPTH:
+            skipped.append(Skipped(source.name, f"a zip archive nested more than {MAX_ZIP_DEPTH} deep"))
+            continue
+        try:
+            with zipfile.ZipFile(source.path) as archive:
+                members = sorted((m for m in archive.infolist() if not m.is_dir()), key=lambda m: m.filename)
+                for member in members:
+                    counter += 1
+                    target = workdir / f"unpacked-{counter}"
+                    name = f"{source.name}/{PurePosixPath(member.filename)}"
+                    try:
+                        with archive.open(member) as src, open(target, "wb") as dst:
+                            shutil.copyfileobj(src, dst, 1024 * 1024)
+                    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as error:
+                        skipped.append(Skipped(name, f"could not be extracted from the zip archive ({error})"))
+                        continue
+                    pending.append((SourceFile(name=name, path=target), depth + 1))
+        except zipfile.BadZipFile as error:
+            skipped.append(Skipped(source.name, f"a damaged zip archive ({error})"))
+    return files, skipped
+
+
+def is_zip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04" and zipfile.is_zipfile(path)
+
+
+# --- headers ----------------------------------------------------------------------------------
+
+
+def read_image(source: SourceFile) -> DicomImage:
+    """Parse the header of one file, leaving pixel data on disk.
+
+    Raises NotAnImage when the file is not DICOM, holds no pixel data, holds colour pixels, or its
+    pixel data is shorter than Rows × Columns × frames.
+    """
+    ds = parse_header(source.path)
+    sop_class_uid = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
+    if sop_class_uid == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
+        raise NotAnImage("a DICOM directory (DICOMDIR) that lists other files; it holds no image")
+    pixel_element = ds.get_item(PIXEL_DATA_TAG, keep_deferred=True)
+    float_pixels = PIXEL_DATA_TAG not in ds and (FLOAT_PIXEL_DATA_TAG in ds or DOUBLE_FLOAT_PIXEL_DATA_TAG in ds)
+    if pixel_element is None and not float_pixels:
+        kind = UID(sop_class_uid).name if sop_class_uid else "this DICOM object"
+        raise NotAnImage(f"no pixel data: {kind} is not an image")
+    pixels = read_pixel_layout(ds, pixel_element, float_pixels, source.path)
+    frames, notes = read_frames(ds, pixels.frames)
+    return DicomImage(
+        path=source.path,
+        name=source.name,
+        sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
+        sop_class_uid=sop_class_uid,
+        study_instance_uid=str(ds.get("StudyInstanceUID", "")),
+        series_instance_uid=str(ds.get("SeriesInstanceUID", "")),
+        modality=str(ds.get("Modality", "") or ""),
+        series_description=str(ds.get("SeriesDescription", "") or ""),
+        series_number=optional_int(ds, "SeriesNumber"),
+        study_description=str(ds.get("StudyDescription", "") or ""),
+        study_date=str(ds.get("StudyDate", "") or ""),
+        instance_number=optional_int(ds, "InstanceNumber"),
+        imager_pixel_spacing_mm=read_floats(ds, "ImagerPixelSpacing")[0],
+        gantry_tilt_deg=optional_float(ds, "GantryDetectorTilt"),
+        pixels=pixels,
+        frames=frames,
+        notes=notes,
+    )
+
+
+def parse_header(path: Path) -> pydicom.Dataset:
+    """Read a file's data set with large values deferred; NotAnImage when it is not DICOM."""
+    size = path.stat().st_size
+    if size == 0:
+        raise NotAnImage("an empty file (0 bytes)")
+    try:
+        return pydicom.dcmread(path, defer_size=DEFER_BYTES)
+    except InvalidDicomError:
+        if not looks_like_preambleless_dicom(path):
+            raise NotAnImage("not a DICOM file (no DICOM preamble or header)") from None
+    except Exception as error:  # pydicom raises many kinds on damaged files
+        raise NotAnImage(f"a damaged DICOM file: the header cannot be read ({describe(error)})") from None
+    try:
+        return pydicom.dcmread(path, defer_size=DEFER_BYTES, force=True)
+    except Exception as error:
+        raise NotAnImage(f"a damaged DICOM file: the header cannot be read ({describe(error)})") from None
+
+
+def looks_like_preambleless_dicom(path: Path) -> bool:
+    """Old files without the 128-byte preamble start straight with a group 0x0008 element."""
+    with open(path, "rb") as f:
+        return f.read(2) in (b"\x02\x00", b"\x08\x00")
+
+
+def describe(error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:200]
+
+
+def read_pixel_layout(ds: pydicom.Dataset, pixel_element, float_pixels: bool, path: Path) -> PixelLayout:
+    photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
+    samples = optional_int(ds, "SamplesPerPixel") or 1
+    if samples != 1 or photometric.startswith(COLOUR_PHOTOMETRICS):
+        raise NotAnImage(
+            f"a colour image ({photometric or f'{samples} samples per pixel'}): colours cannot be "
+            "thresholded as intensities"
+        )
+    rows = optional_int(ds, "Rows") or 0
+    columns = optional_int(ds, "Columns") or 0
+    bits_allocated = optional_int(ds, "BitsAllocated") or 0
+    if rows <= 0 or columns <= 0:
+        raise NotAnImage(f"Rows ({ds.get('Rows')}) and Columns ({ds.get('Columns')}) must be positive")
+    if bits_allocated not in (1, 8, 16, 32, 64):
+        raise NotAnImage(f"Bits Allocated {ds.get('BitsAllocated')} is not a pixel size this tool reads")
+    frames = optional_int(ds, "NumberOfFrames") or 1
+    if frames < 1:
+        raise NotAnImage(f"Number of Frames is {ds.get('NumberOfFrames')}")
+    bits_stored = optional_int(ds, "BitsStored") or bits_allocated
+    transfer_syntax = read_transfer_syntax(ds)
+    if not transfer_syntax.is_transfer_syntax:
+        raise NotAnImage(f"an unknown transfer syntax {transfer_syntax}")
+    native_offset = None
+    if not float_pixels and not transfer_syntax.is_encapsulated:
+        expected = rows * columns * frames * bits_allocated // 8
+        if bits_allocated == 1:
+            expected = math.ceil(rows * columns * frames / 8)
+        length = pixel_element.length
+        if length != 0xFFFFFFFF and length < expected:
+            raise NotAnImage(
+                f"truncated pixel data: {length:,} bytes where Rows × Columns × frames "
+                f"({rows} × {columns} × {frames}) at {bits_allocated} bits need {expected:,}"
+            )
+        value_tell = getattr(pixel_element, "value_tell", None)
+        if value_tell is not None and value_tell + expected > path.stat().st_size:
+            raise NotAnImage(
+                f"truncated pixel data: the file ends {value_tell + expected - path.stat().st_size:,} "
+                "bytes before the image does"
+            )
+        if value_tell is not None and bits_allocated in (8, 16) and transfer_syntax != DEFLATED_TRANSFER_SYNTAX:
+            native_offset = value_tell
+    elif transfer_syntax.is_encapsulated and not transfer_syntax_decodable(transfer_syntax):
+        raise NotAnImage(f"compressed with {transfer_syntax.name}, which no installed decoder reads")
+    return PixelLayout(
+        transfer_syntax_uid=str(transfer_syntax),
+        bits_allocated=bits_allocated,
+        bits_stored=bits_stored,
+        signed=(optional_int(ds, "PixelRepresentation") or 0) == 1,
+        float_pixels=float_pixels,
+        photometric=photometric or "MONOCHROME2",
+        rows=rows,
+        columns=columns,
+        frames=frames,
+        native_offset=native_offset,
+        big_endian=not transfer_syntax.is_little_endian,
+    )
+
+
+def read_transfer_syntax(ds: pydicom.Dataset) -> UID:
+    """The file's transfer syntax; for files without meta information, the encoding pydicom found."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and meta.get("TransferSyntaxUID"):
+        return UID(str(meta.TransferSyntaxUID))
+    implicit, little = ds.original_encoding
+    if implicit:
+        return UID("1.2.840.10008.1.2")
+    return UID("1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2")
+
+
+def transfer_syntax_decodable(transfer_syntax: UID) -> bool:
+    from pydicom.pixels.utils import get_decoder
+
+    try:
+        return get_decoder(transfer_syntax).is_available
+    except NotImplementedError:
+        return False
+
+
+# --- frames: position, orientation, spacing and rescale of each 2D image --------------------------
+
+
+def read_frames(ds: pydicom.Dataset, count: int) -> tuple[tuple[Frame, ...], tuple[str, ...]]:
+    """The frames of a file, from the plain header, the functional groups or RT Dose's offsets."""
+    if "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds:
+        return read_enhanced_frames(ds, count), ()
+    spacing, spacing_problem = read_pixel_spacing(ds)
+    orientation = read_floats(ds, "ImageOrientationPatient", 6)[0]
+    position = read_floats(ds, "ImagePositionPatient", 3)[0]
+    slope, intercept = read_rescale(ds)
+    base = Frame(
+        index=0,
+        position_mm=position,
+        orientation=orientation,
+        pixel_spacing_mm=spacing,
+        pixel_spacing_problem=spacing_problem,
+        slice_thickness_mm=optional_float(ds, "SliceThickness"),
+        spacing_between_slices_mm=optional_float(ds, "SpacingBetweenSlices"),
+        rescale_slope=slope,
+        rescale_intercept=intercept,
+    )
+    if count == 1:
+        return (base,), ()
+    offsets, note = classic_frame_offsets(ds, count, base)
+    frames = []
+    for index in range(count):
+        frame_position = None
+        if offsets is not None:
+            origin = np.array(position or (0.0, 0.0, 0.0))
+            frame_position = tuple(float(v) for v in origin + offsets[index] * normal_of(orientation))
+        frames.append(replace(base, index=index, position_mm=frame_position))
+    return tuple(frames), ((note,) if note else ())
+
+
+def classic_frame_offsets(ds: pydicom.Dataset, count: int, base: Frame) -> tuple[np.ndarray | None, str | None]:
+    """Offsets (mm, along the slice normal) of the frames of a multi-frame file without functional groups."""
+    grid = read_floats(ds, "GridFrameOffsetVector")[0]
+    if grid is not None:
+        if len(grid) != count:
+            return None, f"Grid Frame Offset Vector has {len(grid)} values for {count} frames"
+        # Relative offsets start at 0; absolute ones are z coordinates. Either way, the first frame
+        # lies at Image Position (Patient).
+        return np.array(grid, dtype=np.float64) - grid[0], None
+    spacing = base.spacing_between_slices_mm
+    if spacing is not None and spacing > 0 and math.isfinite(spacing):
+        return np.arange(count, dtype=np.float64) * spacing, (
+            f"the frames carry no positions of their own: taken as consecutive slices "
+            f"{spacing:g} mm apart (Spacing Between Slices)"
+        )
+    return None, "a multi-frame image whose frames carry no positions and no Spacing Between Slices"
+
+
+def read_enhanced_frames(ds: pydicom.Dataset, count: int) -> tuple[Frame, ...]:
+    """Frames of an enhanced multi-frame image (CT, MR, PET...): shared and per-frame functional groups."""
+    shared = first_item(ds, "SharedFunctionalGroupsSequence")
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    frames = []
+    for index in range(count):
+        groups = [g for g in (per_frame[index] if index < len(per_frame) else None, shared) if g is not None]
+
+        def item(sequence: str) -> pydicom.Dataset | None:
+            for group in groups:
+                found = first_item(group, sequence)
+                if found is not None:
+                    return found
+            return None
+
+        measures = item("PixelMeasuresSequence")
+        position = item("PlanePositionSequence")
+        orientation = item("PlaneOrientationSequence")
+        transform = item("PixelValueTransformationSequence")
+        spacing, problem = read_pixel_spacing(measures) if measures is not None else (None, "Pixel Spacing is missing")
+        slope, intercept = read_rescale(transform if transform is not None else ds)
+        frames.append(
+            Frame(
+                index=index,
+                position_mm=read_floats(position, "ImagePositionPatient", 3)[0] if position is not None else None,
+                orientation=read_floats(orientation, "ImageOrientationPatient", 6)[0] if orientation is not None else None,
+                pixel_spacing_mm=spacing,
+                pixel_spacing_problem=problem,
+                slice_thickness_mm=optional_float(measures, "SliceThickness") if measures is not None else None,
+                spacing_between_slices_mm=optional_float(measures, "SpacingBetweenSlices") if measures is not None else None,
+                rescale_slope=slope,
+                rescale_intercept=intercept,
+            )
+        )
+    return tuple(frames)
+
+
+def read_pixel_spacing(ds: pydicom.Dataset) -> tuple[tuple[float, ...] | None, str | None]:
+    """Pixel Spacing, or None and what is wrong with it (missing, not two positive numbers)."""
+    if "PixelSpacing" not in ds:
+        if "ImagerPixelSpacing" in ds:
+            return None, (
+                "only Imager Pixel Spacing (0018,1164) is given: it is the spacing at the detector, "
+                "not in the patient, so it cannot size a volume"
+            )
+        return None, "Pixel Spacing (0028,0030) is missing"
+    values, raw = read_floats(ds, "PixelSpacing", 2)
+    if not raw:
+        return None, "Pixel Spacing (0028,0030) is empty"
+    if values is None:
+        return None, f"Pixel Spacing (0028,0030) is {raw!r}, not two numbers"
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        return None, f"Pixel Spacing (0028,0030) is {raw}: a spacing must be a positive number"
+    return values, None
+
+
+def read_rescale(ds: pydicom.Dataset) -> tuple[float, float]:
+    """Rescale Slope and Intercept (RT Dose: Dose Grid Scaling); 1 and 0 when absent."""
+    slope = optional_float(ds, "RescaleSlope")
+    intercept = optional_float(ds, "RescaleIntercept")
+    if slope is None and "DoseGridScaling" in ds:
+        slope = optional_float(ds, "DoseGridScaling")
+    if slope is None or not math.isfinite(slope) or slope == 0:
+        slope = 1.0
+    if intercept is None or not math.isfinite(intercept):
+        intercept = 0.0
+    return slope, intercept
+
+
+def read_floats(ds: pydicom.Dataset | None, keyword: str, count: int | None = None) -> tuple[tuple[float, ...] | None, str]:
+    """A multi-valued decimal element as floats, or None (and its raw text) when absent or malformed."""
+    if ds is None or keyword not in ds:
+        return None, ""
+    try:
+        value = ds[keyword].value
+    except Exception:
+        return None, "unreadable"
+    items = list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
+    raw = "\\".join(str(v) for v in items)
+    try:
+        floats = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        return None, raw
+    if not floats or (count is not None and len(floats) != count):
+        return None, raw
+    return floats, raw
+
+
+def optional_float(ds: pydicom.Dataset | None, keyword: str) -> float | None:
+    values, _ = read_floats(ds, keyword)
+    return values[0] if values else None
+
+
+def optional_int(ds: pydicom.Dataset, keyword: str) -> int | None:
+    try:
+        value = ds.get(keyword)
+        if isinstance(value, (list, tuple, MultiValue)):
+            value = value[0] if value else None
+        return None if value is None or value == "" else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def first_item(ds: pydicom.Dataset, keyword: str) -> pydicom.Dataset | None:
+    sequence = ds.get(keyword) if ds is not None else None
+    return sequence[0] if sequence else None
+
+
+def normal_of(orientation: tuple[float, ...] | None) -> np.ndarray:
+    """The slice normal, row direction × column direction; +z when the orientation is unknown.
+
+    Direction cosines within UNIT_TOLERANCE of unit length are used as written (that is the
+    header's own rounding, and what the reference figures use); others are normalised.
+    """
+    if orientation is None:
+        return np.array([0.0, 0.0, 1.0])
+    normal = np.cross(np.array(orientation[:3]), np.array(orientation[3:]))
+    length = float(np.linalg.norm(normal))
+    if length == 0:
+        return np.array([0.0, 0.0, 1.0])
+    return normal if abs(length - 1.0) <= UNIT_TOLERANCE else normal / length
+
+
+# --- pixels -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredHistogram:
+    """The distinct stored values of one frame (ascending) and how many pixels hold each."""
+
+    values: np.ndarray  # (k,) int64, or float64 for float pixel data
+    counts: np.ndarray  # (k,) int64
+
+
+def frame_histograms(image: DicomImage, indices: range) -> list[StoredHistogram]:
+    """Histogram the frames `indices` of `image`, one frame in memory at a time."""
+    return [histogram_stored(frame, image.pixels) for frame in iter_stored_frames(image, indices)]
+
+
+def frame_stored_values(image: DicomImage, index: int) -> np.ndarray:
+    """One frame's stored values as a (rows, columns) array of int64 (float64 for float pixel data)."""
+    for frame in iter_stored_frames(image, range(index, index + 1)):
+        return stored_values(frame, image.pixels).reshape(image.rows, image.columns)
+    raise NotAnImage(f"frame {index + 1} is missing from the pixel data")
+
+
+def iter_stored_frames(image: DicomImage, wanted: range) -> Iterator[np.ndarray]:
+    """Yield frames as they are encoded: raw words read straight from the file, or pydicom's arrays."""
+    layout = image.pixels
+    if layout.native_offset is not None:
+        bytes_per_pixel = layout.bits_allocated // 8
+        dtype = np.dtype(f"{'>' if layout.big_endian else '<'}u{bytes_per_pixel}")
+        frame_pixels = layout.rows * layout.columns
+        with open(image.path, "rb") as f:
+            for index in wanted:
+                f.seek(layout.native_offset + index * frame_pixels * bytes_per_pixel)
+                raw = np.fromfile(f, dtype=dtype, count=frame_pixels)
+                if raw.size != frame_pixels:
+                    raise NotAnImage(f"truncated pixel data: frame {index + 1} is incomplete")
+                yield raw
+        return
+    try:
+        ds = pydicom.dcmread(image.path, force=True)
+        if not ds.file_meta.get("TransferSyntaxUID"):
+            ds.file_meta.TransferSyntaxUID = layout.transfer_syntax_uid
+        for array in iter_pixels(ds, indices=wanted, raw=True):
+            yield array
+    except NotAnImage:
+        raise
+    except Exception as error:  # decoders raise many kinds on damaged data
+        raise NotAnImage(f"the pixel data cannot be decoded ({describe(error)})") from None
+
+
+def histogram_stored(frame: np.ndarray, layout: PixelLayout) -> StoredHistogram:
+    """Distinct stored values of a frame and their counts, with unused high bits and sign corrected."""
+    if frame.dtype.kind == "f":
+        values, counts = np.unique(frame, return_counts=True)
+        return StoredHistogram(values.astype(np.float64), counts.astype(np.int64))
+    if frame.dtype.itemsize > 2:
+        values, counts = np.unique(frame, return_counts=True)
+        return StoredHistogram(values.astype(np.int64), counts.astype(np.int64))
+    words = frame.view(np.dtype(f"u{frame.dtype.itemsize}")) if frame.dtype.kind == "i" else frame
+    word_counts = np.bincount(words.ravel())
+    present = np.flatnonzero(word_counts)
+    counts = word_counts[present].astype(np.int64)
+    values = word_values(present, frame.dtype, layout)
+    if np.all(values[1:] > values[:-1]):
+        return StoredHistogram(values, counts)
+    order = np.argsort(values, kind="stable")
+    values, counts = values[order], counts[order]
+    unique, starts = np.unique(values, return_index=True)
+    return StoredHistogram(unique, np.add.reduceat(counts, starts))
+
+
+def word_values(words: np.ndarray, dtype: np.dtype, layout: PixelLayout) -> np.ndarray:
+    """The stored values that raw pixel words stand for.
+
+    Words from pydicom are already corrected: only their signedness is restored. Words read
+    straight from the file get what pydicom does to them: the bits above Bits Stored are dropped,
+    and with signed data the top stored bit is the sign.
+    """
+    words = words.astype(np.int64)
+    bits = dtype.itemsize * 8
+    if layout.native_offset is None:
+        if dtype.kind == "i":
+            return np.where(words >= 1 << (bits - 1), words - (1 << bits), words)
+        return words
+    stored_bits = min(layout.bits_stored, bits) if layout.bits_stored > 0 else bits
+    values = words & ((1 << stored_bits) - 1)
+    if layout.signed:
+        values = np.where(values >= 1 << (stored_bits - 1), values - (1 << stored_bits), values)
+    return values
+
+
+def stored_values(frame: np.ndarray, layout: PixelLayout) -> np.ndarray:
+    """A frame's stored values, corrected like `histogram_stored` does, as int64 or float64."""
+    if frame.dtype.kind == "f":
+        return frame.astype(np.float64)
+    if frame.dtype.itemsize > 2:
+        return frame.astype(np.int64)
+    words = frame.view(np.dtype(f"u{frame.dtype.itemsize}")) if frame.dtype.kind == "i" else frame
+    lookup = word_values(np.arange(1 << (frame.dtype.itemsize * 8)), frame.dtype, layout)
+    return lookup[words]

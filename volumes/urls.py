@@ -1,0 +1,18 @@
+from django.urls import path
+
+from . import views
+
+app_name = "volumes"
+
+urlpatterns = [
+    path("", views.upload_create, name="upload"),
+    path("uploads/<int:pk>/", views.upload_detail, name="upload-detail"),
+    path("measurements/", views.measurement_list, name="measurement-list"),
+    path("measurements/<int:pk>/", views.measurement_detail, name="measurement-detail"),
+    path("measurements/<int:pk>/remeasure/", views.measurement_remeasure, name="measurement-remeasure"),
+    path("measurements/<int:pk>/preview.png", views.measurement_preview, name="measurement-preview"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("api/measurements/", views.api_measurement_create, name="api-measurement-list"),
+    path("api/measurements/<int:pk>/", views.api_measurement_detail, name="api-measurement-detail"),
+    path("api/measurements/<int:pk>/remeasure/", views.api_measurement_remeasure, name="api-measurement-remeasure"),
+]
