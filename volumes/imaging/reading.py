@@ -16,7 +16,7 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
-from pydicom.pixels import iter_pixels
+from pydicom.pixels import get_decoder, iter_pixels
 from pydicom.uid import UID
 
 PIXEL_DATA_TAG = 0x7FE00010
@@ -330,8 +330,6 @@ def read_transfer_syntax(ds: pydicom.Dataset) -> UID:
 
 
 def transfer_syntax_decodable(transfer_syntax: UID) -> bool:
-    from pydicom.pixels.utils import get_decoder
-
     try:
         return get_decoder(transfer_syntax).is_available
     except NotImplementedError:

@@ -1,0 +1,178 @@
+"""The JSON API: the same measurement as the page and the command, errors as JSON with a message."""
+import base64
+
+import numpy as np
+import pydicom
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from volumes.models import Instance, Measurement, Study, Upload
+
+from .conftest import INVALID_FILES, SEED_FILE, SEED_VOLUME_MM3, SEED_VOXELS
+
+pytestmark = pytest.mark.django_db
+
+COMMAND_FIELDS = {
+    "series_instance_uid", "modality", "description", "slices", "rows", "columns", "pixel_spacing_mm", "slab_mm",
+    "mode", "threshold", "threshold_modality", "voxels_above", "total_voxels", "volume_mm3", "volume_ml", "warnings",
+    "volume_unavailable_reason", "stats",
+}
+
+
+@pytest.fixture
+def user(db):
+    return get_user_model().objects.create_user("ada", password="a-long-secret-1")
+
+
+@pytest.fixture
+def api(client, user):
+    client.force_login(user)
+    return client
+
+
+def post_files(client, *paths, **fields):
+    files = [SimpleUploadedFile(path.name, path.read_bytes()) for path in paths]
+    return client.post(reverse("volumes:api-measurement-list"), {"files": files, **fields})
+
+
+def test_posting_the_seed_file_answers_202_and_the_result_is_the_reference_volume(api, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_files(api, SEED_FILE)
+    assert response.status_code == 202
+    body = response.json()
+    (created,) = body["measurements"]
+    assert created["url"].endswith(reverse("volumes:api-measurement-detail", args=[created["id"]]))
+    assert body["skipped"] == []
+
+    result = api.get(created["url"]).json()
+    assert result["state"] == "done"
+    assert COMMAND_FIELDS <= set(result)
+    assert result["voxels_above"] == SEED_VOXELS
+    assert result["volume_mm3"] == pytest.approx(SEED_VOLUME_MM3, abs=1e-9)
+    assert result["volume_ml"] == pytest.approx(SEED_VOLUME_MM3 / 1000, abs=1e-12)
+    assert result["total_voxels"] == 512 * 512
+    assert result["pixel_spacing_mm"] == [0.9765625, 0.9765625]
+    assert result["slab_mm"] == {"min": 3.0, "max": 3.0, "mean": 3.0}
+    assert result["threshold"] == 0.5
+    assert result["volume_unavailable_reason"] is None
+    assert result["stats"]["min"] > result["threshold_modality"]
+
+
+def test_a_queued_measurement_reports_only_its_state(api):
+    response = post_files(api, SEED_FILE)  # on-commit callbacks do not run: nothing is queued
+    (created,) = response.json()["measurements"]
+    result = api.get(created["url"]).json()
+    assert result["state"] == "queued"
+    assert "volume_mm3" not in result
+
+
+def test_the_threshold_and_mode_fields_are_used(api, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_files(api, SEED_FILE, mode="modality", threshold="300")
+    (created,) = response.json()["measurements"]
+    result = api.get(created["url"]).json()
+    assert result["mode"] == "modality"
+    assert result["threshold_modality"] == 300.0
+    assert 0 < result["voxels_above"] < SEED_VOXELS
+
+
+@pytest.mark.parametrize("path", INVALID_FILES, ids=lambda p: p.name)
+def test_a_file_that_is_not_dicom_gets_a_json_400_and_nothing_is_stored(api, path, private_media):
+    response = post_files(api, path)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["error"] == f"{path.name} cannot be measured: not a DICOM file (no DICOM preamble or header)."
+    assert body["skipped"] == [{"file": path.name, "reason": "not a DICOM file (no DICOM preamble or header)"}]
+    assert not Upload.objects.exists() and not Study.objects.exists() and not Instance.objects.exists()
+    assert not private_media.exists() or not any(p.is_file() for p in private_media.rglob("*"))
+
+
+def test_bad_files_beside_a_good_one_are_listed_as_skipped(api, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_files(api, SEED_FILE, *INVALID_FILES)
+    assert response.status_code == 202
+    body = response.json()
+    assert {item["file"] for item in body["skipped"]} == {p.name for p in INVALID_FILES}
+    (created,) = body["measurements"]
+    assert api.get(created["url"]).json()["voxels_above"] == SEED_VOXELS
+
+
+def test_no_files_is_a_json_400(api):
+    response = api.post(reverse("volumes:api-measurement-list"), {})
+    assert response.status_code == 400
+    assert response.json()["error"] == "Choose at least one DICOM file, a folder or a .zip archive."
+
+
+def test_an_invalid_threshold_is_a_json_400(api):
+    response = post_files(api, SEED_FILE, threshold="half")
+    assert response.status_code == 400
+    assert response.json()["error"] == "the threshold 'half' is not a number"
+    assert not Measurement.objects.exists()
+
+
+def test_an_unknown_mode_is_a_json_400(api):
+    response = post_files(api, SEED_FILE, mode="magic")
+    assert response.status_code == 400
+    assert "magic" in response.json()["error"]
+
+
+def test_without_sign_in_the_api_answers_401_json(client):
+    response = client.get(reverse("volumes:api-measurement-detail", args=[1]))
+    assert response.status_code == 401
+    assert response.json()["error"].startswith("Sign in first")
+
+
+def test_http_basic_credentials_work_without_csrf(user, django_capture_on_commit_callbacks):
+    client = Client(enforce_csrf_checks=True)
+    credentials = base64.b64encode(b"ada:a-long-secret-1").decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("volumes:api-measurement-list"),
+            {"files": [SimpleUploadedFile("1-101.dcm", SEED_FILE.read_bytes())]},
+            HTTP_AUTHORIZATION=f"Basic {credentials}",
+        )
+    assert response.status_code == 202
+
+
+def test_a_session_post_without_the_csrf_token_is_refused_as_json(user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = post_files(client, SEED_FILE)
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["error"]
+
+
+def test_another_users_measurement_is_a_json_404(api, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        (created,) = post_files(api, SEED_FILE).json()["measurements"]
+    other = get_user_model().objects.create_user("bob", password="a-long-secret-3")
+    api.force_login(other)
+    response = api.get(created["url"])
+    assert response.status_code == 404
+    assert response.json() == {"error": "No such measurement."}
+
+
+def test_a_wrong_method_is_a_json_405(api):
+    response = api.delete(reverse("volumes:api-measurement-list"))
+    assert response.status_code == 405
+    assert response.json()["error"] == "Use POST here."
+
+
+def test_remeasure_through_the_api_is_immediate_once_histograms_exist(api, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        (created,) = post_files(api, SEED_FILE).json()["measurements"]
+    response = api.post(reverse("volumes:api-measurement-remeasure", args=[created["id"]]), {"mode": "otsu"})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["state"] == "done" and body["mode"] == "otsu"
+    dataset = pydicom.dcmread(SEED_FILE)
+    modality = dataset.pixel_array.astype(np.float64) * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)
+    chosen = body["threshold_modality"]
+    assert modality.min() < chosen < modality.max()
+    assert body["threshold"] == pytest.approx((chosen - modality.min()) / (modality.max() - modality.min()))
+    assert body["voxels_above"] == int((modality > chosen).sum())
+    assert Measurement.objects.count() == 2
