@@ -1,9 +1,24 @@
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+def find_shared_data() -> Path:
+    """The team's shared data: $VOLUMES_SHARED_DATA, else ../shared/data beside the checkout."""
+    candidates = [
+        os.environ.get("VOLUMES_SHARED_DATA"),
+        Path(__file__).resolve().parents[2] / "shared" / "data",
+        Path("/work/shared/data"),
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "seed-challenge" / "1-101.dcm").is_file():
+            return Path(candidate)
+    raise RuntimeError("The shared test data is missing: set VOLUMES_SHARED_DATA to the folder holding seed-challenge/")
+
+
+SHARED_DATA = find_shared_data()
 SEED_FILE = SHARED_DATA / "seed-challenge" / "1-101.dcm"
 INVALID_FILES = [SHARED_DATA / "seed-challenge" / "invalid.dicom", SHARED_DATA / "seed-challenge" / "not_dicom.txt"]
 PHANTOM_DIR = SHARED_DATA / "ct-phantom-philips"
