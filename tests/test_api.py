@@ -159,7 +159,20 @@ def test_another_users_measurement_is_a_json_404(api, django_capture_on_commit_c
 def test_a_wrong_method_is_a_json_405(api):
     response = api.delete(reverse("volumes:api-measurement-list"))
     assert response.status_code == 405
-    assert response.json()["error"] == "Use POST here."
+    assert response.json()["error"] == "Use GET or POST here."
+
+
+def test_listing_gives_the_users_measurements_newest_first(api, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = post_files(api, SEED_FILE).json()["measurements"][0]["id"]
+        second = post_files(api, SEED_FILE, threshold="0.6").json()["measurements"][0]["id"]
+    body = api.get(reverse("volumes:api-measurement-list")).json()
+    assert body["count"] == 2 and body["next"] is None
+    assert [item["id"] for item in body["results"]] == [second, first]
+    assert body["results"][1]["voxels_above"] == SEED_VOXELS
+    other = get_user_model().objects.create_user("bob", password="a-long-secret-3")
+    api.force_login(other)
+    assert api.get(reverse("volumes:api-measurement-list")).json()["count"] == 0
 
 
 def test_remeasure_through_the_api_is_immediate_once_histograms_exist(api, django_capture_on_commit_callbacks):

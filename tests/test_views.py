@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from volumes.models import Instance, Measurement, Series, Study, Upload
 
-from .conftest import INVALID_FILES, SEED_FILE, SEED_VOXELS
+from .conftest import INVALID_FILES, PHANTOM_DIR, SEED_FILE, SEED_VOXELS
 
 pytestmark = pytest.mark.django_db
 
@@ -158,3 +158,30 @@ def test_uploading_the_same_file_twice_stores_it_once(signed_in, django_capture_
     stored = list((private_media / "instances").rglob("*.dcm"))
     assert len(stored) == 1
     assert stored[0].name == f"{Instance.objects.get().sha256}.dcm"
+
+
+def test_sign_up_creates_an_account_and_signs_in(client):
+    response = client.post(
+        reverse("volumes:signup"),
+        {"username": "grace", "password1": "Rad1ology-Research", "password2": "Rad1ology-Research"},
+    )
+    assert response.status_code == 302 and response["Location"] == reverse("volumes:upload")
+    assert client.get(reverse("volumes:upload")).status_code == 200
+
+
+def test_sign_up_can_be_closed(client, settings):
+    settings.VOLUMES_ALLOW_SIGNUP = False
+    assert client.get(reverse("volumes:signup")).status_code == 404
+
+
+def test_a_multi_series_upload_lists_every_volume(signed_in, django_capture_on_commit_callbacks):
+    phantom_slices = sorted(p for p in PHANTOM_DIR.iterdir() if p.name.startswith("I"))[:3]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(signed_in, SEED_FILE, *phantom_slices)
+    upload_row = Upload.objects.get()
+    assert response["Location"] == upload_row.get_absolute_url()
+    page = signed_in.get(upload_row.get_absolute_url()).content.decode()
+    assert "2 volumes to measure" in page
+    for measurement in upload_row.measurements.all():
+        assert measurement.get_absolute_url() in page
+        assert measurement.state == "done"

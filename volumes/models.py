@@ -107,7 +107,7 @@ class MeasurementQuerySet(models.QuerySet):
         return self.filter(series__study__owner=user)
 
     def with_series(self) -> "MeasurementQuerySet":
-        return self.select_related("series__study")
+        return self.select_related("series__study", "upload")
 
 
 class Measurement(models.Model):

@@ -12,7 +12,7 @@ urlpatterns = [
     path("measurements/<int:pk>/remeasure/", views.measurement_remeasure, name="measurement-remeasure"),
     path("measurements/<int:pk>/preview.png", views.measurement_preview, name="measurement-preview"),
     path("accounts/signup/", views.signup, name="signup"),
-    path("api/measurements/", views.api_measurement_create, name="api-measurement-list"),
+    path("api/measurements/", views.api_measurements, name="api-measurement-list"),
     path("api/measurements/<int:pk>/", views.api_measurement_detail, name="api-measurement-detail"),
     path("api/measurements/<int:pk>/remeasure/", views.api_measurement_remeasure, name="api-measurement-remeasure"),
 ]

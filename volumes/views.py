@@ -24,6 +24,7 @@ from .models import Measurement, Upload
 logger = logging.getLogger(__name__)
 
 HISTORY_PAGE_SIZE = 25
+API_PAGE_SIZE = 50
 
 
 # --- pages ------------------------------------------------------------------------------------
@@ -206,7 +207,28 @@ def measurement_payload(request, measurement: Measurement) -> dict:
     return payload
 
 
-@api_view("POST")
+@api_view("GET", "POST")
+def api_measurements(request):
+    """GET: the user's measurements, newest first, a page at a time. POST: upload and measure."""
+    if request.method == "GET":
+        return api_measurement_list(request)
+    return api_measurement_create(request)
+
+
+def api_measurement_list(request):
+    measurements = Measurement.objects.for_user(request.user).with_series()
+    page = Paginator(measurements, API_PAGE_SIZE).get_page(request.GET.get("page"))
+    base = request.build_absolute_uri(reverse("volumes:api-measurement-list"))
+    return JsonResponse(
+        {
+            "count": page.paginator.count,
+            "next": f"{base}?page={page.next_page_number()}" if page.has_next() else None,
+            "previous": f"{base}?page={page.previous_page_number()}" if page.has_previous() else None,
+            "results": [measurement_payload(request, m) for m in page.object_list],
+        }
+    )
+
+
 def api_measurement_create(request):
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
