@@ -72,6 +72,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "volumes.context_processors.site",
             ],
         },
     },
@@ -142,4 +143,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    # pydicom logs every decoder's traceback for a file it cannot decode; the measurement already
+    # reports that file and the reason, so only its own failures are worth a log line.
+    "loggers": {"pydicom": {"level": "CRITICAL"}},
 }

@@ -77,7 +77,10 @@ def test_a_dicom_file_without_pixel_data_is_rejected(owner, tmp_path):
     dataset.save_as(path)
     with pytest.raises(services.UploadRejected) as rejected:
         services.upload_ingest(owner=owner, files=uploaded(path), request=HALF)
-    assert rejected.value.message == "no-pixels.dcm cannot be measured: no pixel data: CT Image Storage is not an image."
+    assert rejected.value.message == (
+        "no-pixels.dcm cannot be measured: no pixel data: labelled CT Image Storage, "
+        "but the file holds only a header, no Pixel Data (7FE0,0010)."
+    )
 
 
 def test_the_phantom_zip_is_one_measured_series_with_dirfile_skipped(owner, tmp_path, django_capture_on_commit_callbacks):

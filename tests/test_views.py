@@ -170,8 +170,10 @@ def test_sign_up_creates_an_account_and_signs_in(client):
 
 
 def test_sign_up_can_be_closed(client, settings):
+    assert reverse("volumes:signup") in client.get(reverse("login")).content.decode()
     settings.VOLUMES_ALLOW_SIGNUP = False
     assert client.get(reverse("volumes:signup")).status_code == 404
+    assert reverse("volumes:signup") not in client.get(reverse("login")).content.decode()
 
 
 def test_a_multi_series_upload_lists_every_volume(signed_in, django_capture_on_commit_callbacks):

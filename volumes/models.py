@@ -58,7 +58,7 @@ class Series(models.Model):
 
     @property
     def display_description(self) -> str:
-        return volume_description(self.description, self.part)
+        return volume_description(self.description, self.part, self.modality)
 
 
 class Instance(models.Model):

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 HISTORY_PAGE_SIZE = 25
 API_PAGE_SIZE = 50
+SIBLINGS_SHOWN = 20
 
 
 # --- pages ------------------------------------------------------------------------------------
@@ -83,13 +84,8 @@ def measurement_list(request):
 @require_GET
 def measurement_detail(request, pk: int):
     measurement = get_object_or_404(Measurement.objects.for_user(request.user).with_series(), pk=pk)
-    context = {
-        "measurement": measurement,
-        "form": ThresholdForm(initial={"mode": measurement.mode, "threshold": measurement.threshold_requested}),
-        "siblings": measurement.series.measurements.exclude(pk=measurement.pk)[:20],
-        "refresh": not measurement.is_finished,
-    }
-    return render(request, "volumes/measurement_detail.html", context)
+    form = ThresholdForm(initial={"mode": measurement.mode, "threshold": threshold_text(measurement)})
+    return render_measurement(request, measurement, form)
 
 
 @login_required
@@ -98,15 +94,25 @@ def measurement_remeasure(request, pk: int):
     measurement = get_object_or_404(Measurement.objects.for_user(request.user).with_series(), pk=pk)
     form = ThresholdForm(request.POST)
     if not form.is_valid():
-        context = {
-            "measurement": measurement,
-            "form": form,
-            "siblings": measurement.series.measurements.exclude(pk=measurement.pk)[:20],
-            "refresh": False,
-        }
-        return render(request, "volumes/measurement_detail.html", context, status=400)
+        return render_measurement(request, measurement, form, status=400)
     again = services.measurement_remeasure(measurement=measurement, request=form.cleaned_data["request"])
     return redirect(again)
+
+
+def render_measurement(request, measurement: Measurement, form: ThresholdForm, status: int = 200):
+    context = {
+        "measurement": measurement,
+        "form": form,
+        "siblings": measurement.series.measurements.with_series().exclude(pk=measurement.pk)[:SIBLINGS_SHOWN],
+        "refresh": not measurement.is_finished,
+    }
+    return render(request, "volumes/measurement_detail.html", context, status=status)
+
+
+def threshold_text(measurement: Measurement) -> str:
+    """The threshold asked for, as a person would type it (300, not 300.0); empty for automatic modes."""
+    value = measurement.threshold_requested
+    return "" if value is None else f"{value:g}"
 
 
 @login_required

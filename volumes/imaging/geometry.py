@@ -17,6 +17,9 @@ from .reading import DicomImage, Frame, normal_of
 GAP_TOLERANCE = 1e-4
 """Gaps that differ by less than this fraction of the median gap count as even (header rounding)."""
 
+POSITION_ROUNDING_MM = 0.001
+"""Coarsest rounding of Image Position seen in headers (3 decimals): gaps may differ by twice this."""
+
 DUPLICATE_TOLERANCE = 1e-4
 """Two images closer along the normal than this fraction of the median gap lie at the same position."""
 
@@ -31,6 +34,11 @@ SPACING_TOLERANCE = 1e-4
 
 MAX_LISTED = 3
 """How many individual cases a warning names before it only counts the rest."""
+
+LOCALIZER_REASON = (
+    "a localiser (Image Type LOCALIZER): a projection that plans the scan, not a slice, so it stands "
+    "for no slab of the body"
+)
 
 
 @dataclass(frozen=True)
@@ -65,12 +73,12 @@ class VolumeImages:
 
     @property
     def description(self) -> str:
-        return volume_description(self.first.series_description, self.part)
+        return volume_description(self.first.series_description, self.part, self.first.modality)
 
 
-def volume_description(series_description: str, part: str) -> str:
+def volume_description(series_description: str, part: str, modality: str) -> str:
     """How a volume is named: its Series Description, and which part of the series when split."""
-    base = series_description or "(no description)"
+    base = series_description or f"Untitled {modality or 'DICOM'} series"
     return f"{base} [{part}]" if part else base
 
 
@@ -95,8 +103,14 @@ def split_into_volumes(images: list[DicomImage]) -> list[VolumeImages]:
     volumes = []
     for stacks in by_series.values():
         stacks.sort(key=lambda stack: -sum(len(i.frames) for i in stack))
+        names: list[str] = []
         for stack in stacks:
             part = describe_part(stack) if len(stacks) > 1 else ""
+            if part in names:
+                part = f"{part}, {fmt_pair(stack[0].frames[0].pixel_spacing_mm)} mm pixels"
+            while part in names:
+                part = f"{part}, {len(names) + 1}"
+            names.append(part)
             volumes.append(VolumeImages(images=tuple(stack), part=part))
     return volumes
 
@@ -119,10 +133,9 @@ def same_stack(a: DicomImage, b: DicomImage) -> bool:
 
 
 def describe_part(images: list[DicomImage]) -> str:
-    count = sum(len(image.frames) for image in images)
+    """A part's name, stable across uploads of more or fewer of its images: plane and size."""
     first = images[0]
-    noun = "image" if count == 1 else "images"
-    return f"{plane_name(first.frames[0].orientation)}, {first.columns}×{first.rows}, {count} {noun}"
+    return f"{plane_name(first.frames[0].orientation)}, {first.columns}×{first.rows}"
 
 
 def plane_name(orientation: tuple[float, ...] | None) -> str:
@@ -144,6 +157,8 @@ def build_stack(images: tuple[DicomImage, ...] | list[DicomImage]) -> Stack:
     refs = [SliceRef(i, frame.index) for i, image in enumerate(images) for frame in image.frames]
     frames = [images[ref.image].frames[ref.frame] for ref in refs]
     spacing, reason = stack_pixel_spacing(frames)
+    if reason is None and any(image.localizer for image in images):
+        reason = LOCALIZER_REASON
     warnings: list[str] = []
 
     if len(refs) == 1:
@@ -253,17 +268,27 @@ def ordering_problem(images, frames: list[Frame]) -> str | None:
 
 
 def drop_duplicates(order: list[int], along: np.ndarray, images, refs) -> tuple[list[int], str | None]:
-    """Keep one image per position (the first in order: lowest Instance Number, then name)."""
+    """Keep one image per position: the lowest Instance Number, then the first name.
+
+    Positions within DUPLICATE_TOLERANCE of the first of a group are the same position, so header
+    rounding does not decide which image is kept.
+    """
     gaps = np.diff(along[order])
     positive = gaps[gaps > 0]
     scale = float(np.median(positive)) if positive.size else 0.0
-    kept = [order[0]]
-    dropped: list[tuple[int, int]] = []
+    groups = [[order[0]]]
     for k in order[1:]:
-        if along[k] - along[kept[-1]] <= DUPLICATE_TOLERANCE * scale:
-            dropped.append((kept[-1], k))
+        if along[k] - along[groups[-1][0]] <= DUPLICATE_TOLERANCE * scale:
+            groups[-1].append(k)
         else:
-            kept.append(k)
+            groups.append([k])
+
+    def rank(k: int) -> tuple:
+        image = images[refs[k].image]
+        return sort_number(image.instance_number), image.name, refs[k].frame
+
+    kept = [min(group, key=rank) for group in groups]
+    dropped = [(first, k) for first, group in zip(kept, groups) for k in group if k != first]
     if not dropped:
         return kept, None
 
@@ -288,7 +313,7 @@ def drop_duplicates(order: list[int], along: np.ndarray, images, refs) -> tuple[
 def uneven_gap_warning(gaps: np.ndarray) -> str | None:
     median = float(np.median(gaps))
     smallest, largest = float(gaps.min()), float(gaps.max())
-    if largest - smallest <= GAP_TOLERANCE * median:
+    if largest - smallest <= max(GAP_TOLERANCE * median, 2 * POSITION_ROUNDING_MM):
         return None
     return (
         f"uneven slice spacing: gaps from {smallest:.3f} to {largest:.3f} mm (median {median:.3f} mm); "

@@ -221,7 +221,9 @@ def histogram_volume(volume: VolumeImages, processes: int = 1) -> VolumeHistogra
     warnings = [f"left out {images[i].name}: {reason}" for i, reason in failures.items()]
     usable = [i for i in range(len(images)) if i not in failures]
     if not usable:
-        raise MeasurementError(f"none of the {len(images)} images could be read: {images[0].name}: {failures[0]}")
+        if len(images) == 1:
+            raise MeasurementError(f"{images[0].name} could not be read: {failures[0]}")
+        raise MeasurementError(f"none of the {len(images)} images could be read; the first, {images[0].name}: {failures[0]}")
     kept_images = [images[i] for i in usable]
     kept_histograms = [histograms[i] for i in usable]
     stack = build_stack(kept_images)

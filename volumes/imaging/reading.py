@@ -19,6 +19,8 @@ from pydicom.multival import MultiValue
 from pydicom.pixels import get_decoder, iter_pixels
 from pydicom.uid import UID
 
+from .headers import scan_plain_header
+
 PIXEL_DATA_TAG = 0x7FE00010
 FLOAT_PIXEL_DATA_TAG = 0x7FE00008
 DOUBLE_FLOAT_PIXEL_DATA_TAG = 0x7FE00009
@@ -26,6 +28,17 @@ MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
 DEFLATED_TRANSFER_SYNTAX = "1.2.840.10008.1.2.1.99"
 COLOUR_PHOTOMETRICS = ("RGB", "YBR", "PALETTE", "HSV", "ARGB", "CMYK")
+GZIP_MAGIC = b"\x1f\x8b"
+# Pixel Data (7FE0,0010), OB, undefined length: how compressed pixel data begins (always little endian).
+ENCAPSULATED_PIXEL_DATA_START = b"\xe0\x7f\x10\x00OB\x00\x00\xff\xff\xff\xff"
+# What a DICOM object without pixel data is, by a part of its SOP Class name.
+NON_IMAGE_KINDS = (
+    ("SR Storage", "a structured report"),
+    ("Plan Storage", "a treatment plan"),
+    ("Structure Set", "a set of contours"),
+    ("Waveform", "a waveform"),
+    ("Presentation State", "a presentation state"),
+)
 
 UNIT_TOLERANCE = 1e-6
 """How far from 1 the length of a slice normal may be before it is normalised."""
@@ -123,6 +136,7 @@ class DicomImage:
     pixels: PixelLayout
     frames: tuple[Frame, ...]
     notes: tuple[str, ...] = field(default=())
+    localizer: bool = False
 
     @property
     def rows(self) -> int:
@@ -199,15 +213,20 @@ def read_image(source: SourceFile) -> DicomImage:
     Raises NotAnImage when the file is not DICOM, holds no pixel data, holds colour pixels, or its
     pixel data is shorter than Rows × Columns × frames.
     """
-    ds = parse_header(source.path)
+    ds = scan_plain_header(source.path, lambda: parse_header(source.path))
+    if ds is None:
+        ds = parse_header(source.path)
     sop_class_uid = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
     if sop_class_uid == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
         raise NotAnImage("a DICOM directory (DICOMDIR) that lists other files; it holds no image")
     pixel_element = ds.get_item(PIXEL_DATA_TAG, keep_deferred=True)
     float_pixels = PIXEL_DATA_TAG not in ds and (FLOAT_PIXEL_DATA_TAG in ds or DOUBLE_FLOAT_PIXEL_DATA_TAG in ds)
     if pixel_element is None and not float_pixels:
-        kind = UID(sop_class_uid).name if sop_class_uid else "this DICOM object"
-        raise NotAnImage(f"no pixel data: {kind} is not an image")
+        if ends_inside_encapsulated_pixel_data(source.path):
+            raise NotAnImage(
+                "truncated pixel data: the file ends inside its compressed pixel data, before the end of the last frame"
+            )
+        raise NotAnImage(no_pixel_data_reason(sop_class_uid))
     pixels = read_pixel_layout(ds, pixel_element, float_pixels, source.path)
     frames, notes = read_frames(ds, pixels.frames)
     return DicomImage(
@@ -228,7 +247,25 @@ def read_image(source: SourceFile) -> DicomImage:
         pixels=pixels,
         frames=frames,
         notes=notes,
+        localizer="LOCALIZER" in (str(value).upper() for value in read_strings(ds, "ImageType")),
     )
+
+
+def ends_inside_encapsulated_pixel_data(path: Path) -> bool:
+    """pydicom drops compressed Pixel Data whose file ends before its delimiter; its start is still there."""
+    with open(path, "rb") as f:
+        return ENCAPSULATED_PIXEL_DATA_START in f.read()
+
+
+def no_pixel_data_reason(sop_class_uid: str) -> str:
+    """Why a DICOM object without Pixel Data cannot be measured: what kind of object it is."""
+    if not sop_class_uid:
+        return "no pixel data, and no SOP Class UID to say what the file holds: not an image"
+    name = UID(sop_class_uid).name
+    if "Image Storage" in name:
+        return f"no pixel data: labelled {name}, but the file holds only a header, no Pixel Data (7FE0,0010)"
+    kind = next((plain for part, plain in NON_IMAGE_KINDS if part in name), None)
+    return f"no pixel data: {name}{f' ({kind})' if kind else ''} is not an image"
 
 
 def parse_header(path: Path) -> pydicom.Dataset:
@@ -239,6 +276,8 @@ def parse_header(path: Path) -> pydicom.Dataset:
     try:
         return pydicom.dcmread(path, defer_size=DEFER_BYTES)
     except InvalidDicomError:
+        if is_gzip(path):
+            raise NotAnImage("not a DICOM file but gzip-compressed data: only .zip archives are unpacked") from None
         if not looks_like_preambleless_dicom(path):
             raise NotAnImage("not a DICOM file (no DICOM preamble or header)") from None
     except Exception as error:  # pydicom raises many kinds on damaged files
@@ -250,14 +289,26 @@ def parse_header(path: Path) -> pydicom.Dataset:
 
 
 def looks_like_preambleless_dicom(path: Path) -> bool:
-    """Old files without the 128-byte preamble start straight with a group 0x0008 element."""
+    """Old files without the 128-byte preamble start straight with a group 0x0002 or 0x0008 element
+    (little- or big-endian)."""
     with open(path, "rb") as f:
-        return f.read(2) in (b"\x02\x00", b"\x08\x00")
+        return f.read(2) in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == GZIP_MAGIC
 
 
 def describe(error: Exception) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text[:200]
+    """An exception's message on one line; pydicom lists each decoder's failure on a line of its own."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    text = lines[0]
+    if text.endswith(":") and len(lines) > 1:
+        text = f"{text} {'; '.join(lines[1:])}"
+    return text[:400]
 
 
 def read_pixel_layout(ds: pydicom.Dataset, pixel_element, float_pixels: bool, path: Path) -> PixelLayout:
@@ -271,11 +322,24 @@ def read_pixel_layout(ds: pydicom.Dataset, pixel_element, float_pixels: bool, pa
     rows = optional_int(ds, "Rows") or 0
     columns = optional_int(ds, "Columns") or 0
     bits_allocated = optional_int(ds, "BitsAllocated") or 0
+    missing = [
+        label
+        for keyword, label in (("Rows", "Rows (0028,0010)"), ("Columns", "Columns (0028,0011)"))
+        if ds.get(keyword) in (None, "")
+    ]
+    if missing:
+        raise NotAnImage(f"pixel data without {' and '.join(missing)}: the size of the image is unknown")
     if rows <= 0 or columns <= 0:
         raise NotAnImage(f"Rows ({ds.get('Rows')}) and Columns ({ds.get('Columns')}) must be positive")
     if bits_allocated not in (1, 8, 16, 32, 64):
         raise NotAnImage(f"Bits Allocated {ds.get('BitsAllocated')} is not a pixel size this tool reads")
-    frames = optional_int(ds, "NumberOfFrames") or 1
+    frames = optional_int(ds, "NumberOfFrames")
+    if frames is None and ds.get("NumberOfFrames") not in (None, ""):
+        raise NotAnImage(
+            f"Number of Frames (0028,0008) is {str(ds.get('NumberOfFrames'))!r}, not a whole number: "
+            "the frames cannot be told apart"
+        )
+    frames = frames or 1
     if frames < 1:
         raise NotAnImage(f"Number of Frames is {ds.get('NumberOfFrames')}")
     bits_stored = optional_int(ds, "BitsStored") or bits_allocated
@@ -293,13 +357,22 @@ def read_pixel_layout(ds: pydicom.Dataset, pixel_element, float_pixels: bool, pa
                 f"truncated pixel data: {length:,} bytes where Rows × Columns × frames "
                 f"({rows} × {columns} × {frames}) at {bits_allocated} bits need {expected:,}"
             )
-        value_tell = getattr(pixel_element, "value_tell", None)
+        frame_bits = rows * columns * bits_allocated
+        # More than the one padding byte, and room for a whole frame more than the header gives.
+        if length != 0xFFFFFFFF and length > expected + 1 and (length - expected) * 8 >= frame_bits:
+            raise NotAnImage(
+                f"the pixel data does not match Rows × Columns × frames: {length:,} bytes hold "
+                f"{length * 8 // frame_bits} frames of {rows} × {columns} at {bits_allocated} bits, "
+                f"where Number of Frames gives {frames}"
+            )
+        # In a deflated file the value's position is one in the inflated stream, not in the file.
+        value_tell = None if transfer_syntax == DEFLATED_TRANSFER_SYNTAX else getattr(pixel_element, "value_tell", None)
         if value_tell is not None and value_tell + expected > path.stat().st_size:
             raise NotAnImage(
                 f"truncated pixel data: the file ends {value_tell + expected - path.stat().st_size:,} "
                 "bytes before the image does"
             )
-        if value_tell is not None and bits_allocated in (8, 16) and transfer_syntax != DEFLATED_TRANSFER_SYNTAX:
+        if value_tell is not None and bits_allocated in (8, 16):
             native_offset = value_tell
     elif transfer_syntax.is_encapsulated and not transfer_syntax_decodable(transfer_syntax):
         raise NotAnImage(f"compressed with {transfer_syntax.name}, which no installed decoder reads")
@@ -475,6 +548,14 @@ def read_floats(ds: pydicom.Dataset | None, keyword: str, count: int | None = No
     if not floats or (count is not None and len(floats) != count):
         return None, raw
     return floats, raw
+
+
+def read_strings(ds: pydicom.Dataset, keyword: str) -> list[str]:
+    """A multi-valued text element as a list of strings; empty when absent."""
+    value = ds.get(keyword)
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, (list, tuple, MultiValue)) else [str(value)]
 
 
 def optional_float(ds: pydicom.Dataset | None, keyword: str) -> float | None:

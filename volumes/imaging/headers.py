@@ -1,0 +1,367 @@
+"""A fast reader for the headers of plain DICOM files, answering like a pydicom Dataset.
+
+pydicom's dcmread builds a Dataset of every element of a file (about 0.7 ms for a CT header) and
+then converts each value asked for through its hooks (as much again). A series holds hundreds of
+files, so `scan_plain_header` walks the elements itself, keeps the bytes of the few elements the
+measurement reads (KEPT_KEYWORDS) and converts them with pydicom's own value converter: every value
+is the one pydicom gives. Anything else asked of it (the value of another element, a sequence, an
+unusual VR) is answered by pydicom's full parse, made on first need. A file that is not plain
+(no preamble, big-endian, compressed, deflated, irregular elements) gives None: the caller reads it
+with pydicom as before.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pydicom import config
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import BaseTag
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
+from pydicom.values import convert_value
+
+IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+PIXEL_DATA = 0x7FE00010
+SPECIFIC_CHARACTER_SET = 0x00080005
+TRANSFER_SYNTAX_UID = 0x00020010
+ITEM = 0xFFFEE000
+ITEM_END = 0xFFFEE00D
+SEQUENCE_END = 0xFFFEE0DD
+UNDEFINED_LENGTH = 0xFFFFFFFF
+
+READ_BYTES = 16384
+"""How much of a file is read at a time: a CT header and its private blobs fit in one read."""
+MAX_NESTING = 8
+"""Sequences nested deeper than this are left to pydicom."""
+
+KEPT_KEYWORDS = (
+    "SpecificCharacterSet", "ImageType", "SOPClassUID", "SOPInstanceUID", "StudyDate", "Modality",
+    "StudyDescription", "SeriesDescription", "SliceThickness", "SpacingBetweenSlices", "GantryDetectorTilt",
+    "ImagerPixelSpacing", "StudyInstanceUID", "SeriesInstanceUID", "SeriesNumber", "InstanceNumber",
+    "ImagePositionPatient", "ImageOrientationPatient", "SamplesPerPixel", "PhotometricInterpretation",
+    "NumberOfFrames", "Rows", "Columns", "PixelSpacing", "BitsAllocated", "BitsStored", "PixelRepresentation",
+    "RescaleIntercept", "RescaleSlope", "DoseGridScaling", "GridFrameOffsetVector",
+)
+"""The elements whose values reading.py reads: their bytes are kept while the file is walked."""
+KEPT_TAGS = frozenset(tag_for_keyword(keyword) for keyword in KEPT_KEYWORDS)
+META_TAGS = frozenset((TRANSFER_SYNTAX_UID, 0x00020002))  # and Media Storage SOP Class UID
+
+CONVERTED_VRS = frozenset(("AS", "CS", "DA", "DS", "FD", "FL", "IS", "LO", "SH", "SL", "SS", "TM", "UI", "UL", "US"))
+"""VRs whose values are converted here (by pydicom's converter); others are left to pydicom."""
+NUMBER_BYTES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8}
+ENCODED_VRS = frozenset(vr.encode() for vr in VR)
+LONG_LENGTH_VRS = frozenset(vr.encode() for vr in EXPLICIT_VR_LENGTH_32)
+EXPLICIT_ELEMENT = struct.Struct("<HH2sH")
+IMPLICIT_ELEMENT = struct.Struct("<HHL")
+LONG_LENGTH = struct.Struct("<L")
+
+
+class NotPlain(Exception):
+    """The file is not one this reader walks; pydicom reads it."""
+
+
+class HeaderElement(NamedTuple):
+    """What `header[keyword]` gives: the element's tag, VR and converted value."""
+
+    tag: int
+    VR: str
+    value: Any
+
+
+class PlainHeader:
+    """The top-level elements of a plain file: which are present, and the values of the kept ones.
+
+    Supports what reading.py asks of a pydicom Dataset (`in`, `get`, `[keyword].value`, attribute
+    access, `get_item(tag, keep_deferred=True)`, `file_meta`, `original_encoding`); everything
+    else goes to the Dataset that `load_dataset` returns, loaded once.
+    """
+
+    def __init__(
+        self,
+        elements: dict[int, RawDataElement],
+        present: set[int],
+        last_tag: int | None,
+        implicit: bool,
+        file_meta: PlainHeader | None,
+        load_dataset: Callable[[], Any],
+    ) -> None:
+        self._elements = elements
+        self._present = present
+        self._last_tag = last_tag  # elements after it were not walked; None when all were
+        self._implicit = implicit
+        self._file_meta = file_meta
+        self._load_dataset = load_dataset
+        self._dataset = None
+        self._values: dict[int, Any] = {}
+        self._encodings = None
+
+    def _full(self):
+        if self._dataset is None:
+            self._dataset = self._load_dataset()
+        return self._dataset
+
+    def _walked(self, tag: int) -> bool:
+        return self._last_tag is None or tag <= self._last_tag
+
+    def __contains__(self, key) -> bool:
+        tag = tag_for_keyword(key) if isinstance(key, str) else key
+        if not isinstance(tag, int) or not self._walked(tag):
+            return key in self._full()
+        return tag in self._present
+
+    def get(self, key, default=None):
+        tag = tag_for_keyword(key) if isinstance(key, str) else None
+        if tag is None or not self._walked(tag):
+            return self._full().get(key, default)
+        if tag not in self._present:
+            return default
+        return self._value(tag, key)
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        tag = tag_for_keyword(name)
+        if tag is not None and tag in self._elements:
+            return self._value(tag, name)
+        return getattr(self._full(), name)
+
+    def __getitem__(self, key):
+        tag = tag_for_keyword(key) if isinstance(key, str) else None
+        if tag is None or tag not in self._elements:
+            return self._full()[key]
+        value = self._value(tag, key)
+        return HeaderElement(tag, self._vr(tag), value)
+
+    def get_item(self, key, *, keep_deferred: bool = False):
+        if keep_deferred and isinstance(key, int) and self._walked(key):
+            if key in self._elements:
+                return self._elements[key]
+            if key not in self._present:
+                return None
+        return self._full().get_item(key, keep_deferred=keep_deferred)
+
+    @property
+    def file_meta(self):
+        return self._file_meta if self._file_meta is not None else self._full().file_meta
+
+    @property
+    def original_encoding(self) -> tuple[bool, bool]:
+        return self._implicit, True
+
+    def _vr(self, tag: int) -> str | None:
+        raw = self._elements[tag]
+        if raw.VR is not None:
+            return raw.VR
+        try:
+            return dictionary_VR(tag)
+        except KeyError:
+            return None
+
+    def _value(self, tag: int, keyword: str):
+        """The value pydicom gives for a kept element; pydicom's own when it is not one converted here."""
+        if tag in self._values:
+            return self._values[tag]
+        raw = self._elements.get(tag)
+        vr = self._vr(tag) if raw is not None else None
+        if raw is None or vr not in CONVERTED_VRS or raw.length % NUMBER_BYTES.get(vr, 1):
+            return getattr(self._full(), keyword)
+        value = convert_value(vr, raw, self._character_set() if tag != SPECIFIC_CHARACTER_SET else default_encoding)
+        self._values[tag] = value
+        return value
+
+    def _character_set(self):
+        """The encodings of text values, found as pydicom's read_dataset finds them."""
+        if self._encodings is None:
+            raw = self._elements.get(SPECIFIC_CHARACTER_SET)
+            if raw is None:
+                self._encodings = default_encoding
+            else:
+                self._encodings = convert_encodings(convert_value("CS", raw, default_encoding))
+        return self._encodings
+
+
+def scan_plain_header(path: Path, load_dataset: Callable[[], Any]) -> PlainHeader | None:
+    """The header of a plain file, walked without pydicom; None for any other file.
+
+    Plain: a 128-byte preamble and DICM, file meta information with an Implicit or Explicit VR
+    Little Endian transfer syntax, and top-level elements in ascending order with lengths that fit
+    in the file, up to Pixel Data. `load_dataset` parses the file with pydicom when the header is
+    asked something it did not keep.
+    """
+    if config.data_element_callback is not None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            return walk_header(Cursor(f), load_dataset)
+    except (NotPlain, OSError, struct.error, UnicodeDecodeError):
+        return None
+
+
+def walk_header(cursor: Cursor, load_dataset: Callable[[], Any]) -> PlainHeader:
+    if cursor.take(132)[128:] != b"DICM":
+        raise NotPlain("no preamble")
+    meta_elements, meta_present, _ = walk_elements(cursor, implicit=False, kept=META_TAGS, meta=True)
+    syntax_element = meta_elements.get(TRANSFER_SYNTAX_UID)
+    if syntax_element is None:
+        raise NotPlain("no transfer syntax")
+    syntax = str(convert_value("UI", syntax_element))
+    if syntax not in (IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN):
+        raise NotPlain(f"transfer syntax {syntax}")
+    implicit = syntax == IMPLICIT_VR_LITTLE_ENDIAN
+    first = cursor.peek(6)
+    if len(first) == 6 and (0x40 < first[4] < 0x5B and 0x40 < first[5] < 0x5B) == implicit:
+        raise NotPlain("the data set is not encoded as its transfer syntax says")  # pydicom switches
+    elements, present, stopped_at_pixels = walk_elements(cursor, implicit=implicit, kept=KEPT_TAGS, meta=False)
+    file_meta = PlainHeader(meta_elements, meta_present, None, False, None, lambda: load_dataset().file_meta)
+    return PlainHeader(elements, present, PIXEL_DATA if stopped_at_pixels else None, implicit, file_meta, load_dataset)
+
+
+def walk_elements(cursor: Cursor, *, implicit: bool, kept: frozenset, meta: bool) -> tuple[dict, set, bool]:
+    """Walk one level of elements: the raw kept ones, the tags present, and whether Pixel Data ended the walk.
+
+    The file meta group ends at the first element of another group; the data set at Pixel Data
+    (whose value is not read) or at the end of the file.
+    """
+    elements: dict[int, RawDataElement] = {}
+    present: set[int] = set()
+    previous = -1
+    while True:
+        start = cursor.peek(8)
+        if len(start) < 8:
+            if start or meta:
+                raise NotPlain("the file ends inside an element")
+            return elements, present, False
+        if meta and start[:2] != b"\x02\x00":
+            return elements, present, False
+        tag, vr, length = read_element_header(cursor, implicit)
+        if tag <= previous or tag >> 16 == 0xFFFE or (not meta and tag >> 16 == 0x0002):
+            raise NotPlain("elements out of order")
+        previous = tag
+        present.add(tag)
+        value_tell = cursor.tell()
+        if length == UNDEFINED_LENGTH:
+            if tag == PIXEL_DATA or not is_sequence(tag, vr):
+                raise NotPlain("an undefined length that is not a sequence")
+            skip_sequence(cursor, implicit, 1)
+            continue
+        if tag == PIXEL_DATA:
+            value = cursor.take(length) if length <= 1024 else None
+            elements[tag] = RawDataElement(BaseTag(tag), vr, length, value, value_tell, implicit, True)
+            return elements, present, True
+        if tag in kept:
+            value = cursor.take(length)
+            elements[tag] = RawDataElement(BaseTag(tag), vr, length, value, value_tell, implicit, True)
+        else:
+            cursor.skip(length)
+
+
+def read_element_header(cursor: Cursor, implicit: bool) -> tuple[int, str | None, int]:
+    """Tag, VR (None when implicit) and length of the element at the cursor; the cursor moves to its value."""
+    if implicit:
+        group, element, length = IMPLICIT_ELEMENT.unpack(cursor.take(8))
+        return group << 16 | element, None, length
+    group, element, vr, length = EXPLICIT_ELEMENT.unpack(cursor.take(8))
+    if group == 0xFFFE:
+        return group << 16 | element, None, LONG_LENGTH.unpack(vr + struct.pack("<H", length))[0]
+    if vr not in ENCODED_VRS:
+        raise NotPlain(f"unknown VR {vr!r}")
+    if vr in LONG_LENGTH_VRS:
+        length = LONG_LENGTH.unpack(cursor.take(4))[0]
+    return group << 16 | element, vr.decode(), length
+
+
+def is_sequence(tag: int, vr: str | None) -> bool:
+    if vr is not None:
+        return vr == "SQ"
+    if tag >> 16 & 1:
+        return True  # a private element of undefined length: pydicom reads it as a sequence of items
+    try:
+        return dictionary_VR(tag) == "SQ"
+    except KeyError:
+        return False
+
+
+def skip_sequence(cursor: Cursor, implicit: bool, depth: int) -> None:
+    """Move past the items of a sequence of undefined length and its delimiter."""
+    if depth > MAX_NESTING:
+        raise NotPlain("sequences nested too deep")
+    while True:
+        tag, length = read_item_header(cursor)
+        if tag == SEQUENCE_END:
+            return
+        if tag != ITEM:
+            raise NotPlain("a sequence holds something other than items")
+        if length != UNDEFINED_LENGTH:
+            cursor.skip(length)
+            continue
+        first = cursor.peek(6)
+        if not implicit and len(first) == 6 and first[:2] != b"\xfe\xff" and not (
+            0x40 < first[4] < 0x5B and 0x40 < first[5] < 0x5B
+        ):
+            raise NotPlain("an item in implicit VR inside an explicit VR data set")  # pydicom switches
+        while True:  # the elements of an item of undefined length, up to its delimiter
+            if cursor.peek(4) == b"\xfe\xff\x0d\xe0":
+                read_item_header(cursor)
+                break
+            tag, vr, length = read_element_header(cursor, implicit)
+            if tag >> 16 == 0xFFFE:
+                raise NotPlain("a delimiter out of place")
+            if length == UNDEFINED_LENGTH:
+                if not is_sequence(tag, vr):
+                    raise NotPlain("an undefined length that is not a sequence")
+                skip_sequence(cursor, implicit, depth + 1)
+            else:
+                cursor.skip(length)
+
+
+def read_item_header(cursor: Cursor) -> tuple[int, int]:
+    group, element, length = IMPLICIT_ELEMENT.unpack(cursor.take(8))
+    return group << 16 | element, length
+
+
+class Cursor:
+    """Reads a file forward in large blocks; skipping past the block seeks."""
+
+    def __init__(self, f) -> None:
+        self.f = f
+        self.size = os.fstat(f.fileno()).st_size
+        self.base = 0  # file offset of block[0]
+        self.block = f.read(READ_BYTES)
+        self.at = 0  # position in block
+
+    def tell(self) -> int:
+        return self.base + self.at
+
+    def peek(self, count: int) -> bytes:
+        if self.at + count > len(self.block):
+            self._refill(count)
+        return self.block[self.at : self.at + count]
+
+    def take(self, count: int) -> bytes:
+        data = self.peek(count)
+        if len(data) < count:
+            raise NotPlain("the file ends inside an element")
+        self.at += count
+        return data
+
+    def skip(self, count: int) -> None:
+        target = self.tell() + count
+        if target > self.size:
+            raise NotPlain("an element runs past the end of the file")
+        if self.at + count <= len(self.block):
+            self.at += count
+            return
+        self.f.seek(target)
+        self.base, self.block, self.at = target, self.f.read(READ_BYTES), 0
+
+    def _refill(self, count: int) -> None:
+        rest = self.block[self.at :]
+        self.base += self.at
+        self.block = rest + self.f.read(max(READ_BYTES, count - len(rest)))
+        self.at = 0
