@@ -38,10 +38,14 @@ PAGE_WAIT_SECONDS = 120
 """How long to wait for a page (an upload is measured within its request): patience, not an assertion."""
 USERNAME, PASSWORD = "ada", "a-long-secret-1"
 
+BROWSER_MISSING = not (CHROMIUM.is_file() and CHROMEDRIVER.is_file())
+if BROWSER_MISSING and os.environ.get("VOLUMES_REQUIRE_BROWSER"):
+    raise RuntimeError("VOLUMES_REQUIRE_BROWSER is set but /usr/bin/chromium or /usr/bin/chromedriver is missing")
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
-        not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()),
+        BROWSER_MISSING,
         reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver)",
     ),
 ]
