@@ -35,7 +35,7 @@ from .imaging.reading import (
     Skipped,
     SourceFile,
     collect_paths,
-    read_image,
+    read_images,
     unpack_sources,
 )
 from .imaging.render import preview_png
@@ -85,16 +85,17 @@ def decode_processes() -> int:
 # --- reading what was sent ----------------------------------------------------------------------
 
 
-def sources_scan(*, sources: Iterable[SourceFile], workdir: Path) -> Scan:
-    """Unpack archives, read every header, leave out what cannot be measured, group into volumes."""
+def sources_scan(*, sources: Iterable[SourceFile], workdir: Path, processes: int = 1) -> Scan:
+    """Unpack archives, read every header, leave out what cannot be measured, group into volumes.
+
+    A web request reads headers in its own process (`processes` 1): forking a threaded server is unsafe.
+    """
     files, skipped = unpack_sources(sources, workdir)
     images: list[DicomImage] = []
     seen: dict[str, str] = {}
-    for source in files:
-        try:
-            image = read_image(source)
-        except NotAnImage as error:
-            skipped.append(Skipped(source.name, str(error)))
+    for source, image in zip(files, read_images(files, processes)):
+        if isinstance(image, NotAnImage):
+            skipped.append(Skipped(source.name, str(image)))
             continue
         if image.sop_instance_uid and image.sop_instance_uid in seen:
             skipped.append(Skipped(source.name, f"the same image (SOP Instance UID) as {seen[image.sop_instance_uid]}"))
@@ -108,7 +109,8 @@ def paths_measure(*, paths: list[Path], request: ThresholdRequest) -> PathsRepor
     """Measure files, folders and zip archives on disk, without the database."""
     missing = [Skipped(str(path), "no such file or folder") for path in paths if not path.exists()]
     with tempfile.TemporaryDirectory(prefix="measure-") as workdir:
-        scan = sources_scan(sources=collect_paths([p for p in paths if p.exists()]), workdir=Path(workdir))
+        sources = collect_paths([p for p in paths if p.exists()])
+        scan = sources_scan(sources=sources, workdir=Path(workdir), processes=decode_processes())
         results = []
         skipped = [*missing, *scan.skipped]
         for volume in scan.volumes:
@@ -351,14 +353,14 @@ def series_histogram(*, series: Series) -> VolumeHistogram:
     if series.histogram:
         with series.histogram.open("rb") as f:
             return VolumeHistogram.load(f)
+    sources = [SourceFile(name=i.original_name, path=Path(i.file.path)) for i in series.instances.all()]
     images = []
     unreadable = []
-    for instance in series.instances.all():
-        source = SourceFile(name=instance.original_name, path=Path(instance.file.path))
-        try:
-            images.append(read_image(source))
-        except (NotAnImage, OSError) as error:
-            unreadable.append(f"{instance.original_name}: {error}")
+    for source, image in zip(sources, read_images(sources, decode_processes())):
+        if isinstance(image, NotAnImage):
+            unreadable.append(f"{source.name}: {image}")
+        else:
+            images.append(image)
     if not images:
         raise MeasurementError("none of the series' stored files can be read: " + "; ".join(unreadable[:3]))
     histogram = histogram_volume(VolumeImages(images=tuple(images), part=series.part), processes=decode_processes())

@@ -121,11 +121,11 @@ def same_stack(a: DicomImage, b: DicomImage) -> bool:
     fa, fb = a.frames[0], b.frames[0]
     if (fa.orientation is None) != (fb.orientation is None):
         return False
-    if fa.orientation is not None and not np.allclose(fa.orientation, fb.orientation, rtol=0, atol=ORIENTATION_TOLERANCE):
+    if fa.orientation is not None and not all_close(fa.orientation, fb.orientation, rtol=0, atol=ORIENTATION_TOLERANCE):
         return False
     if (fa.pixel_spacing_mm is None) != (fb.pixel_spacing_mm is None):
         return False
-    if fa.pixel_spacing_mm is not None and not np.allclose(
+    if fa.pixel_spacing_mm is not None and not all_close(
         fa.pixel_spacing_mm, fb.pixel_spacing_mm, rtol=SPACING_TOLERANCE, atol=0
     ):
         return False
@@ -216,7 +216,7 @@ def stack_pixel_spacing(frames: list[Frame]) -> tuple[tuple[float, float] | None
             return None, frame.pixel_spacing_problem
     first = frames[0].pixel_spacing_mm
     for frame in frames[1:]:
-        if not np.allclose(frame.pixel_spacing_mm, first, rtol=SPACING_TOLERANCE, atol=0):
+        if not all_close(frame.pixel_spacing_mm, first, rtol=SPACING_TOLERANCE, atol=0):
             return None, (
                 f"the frames have different pixel spacings ({fmt_pair(first)} and "
                 f"{fmt_pair(frame.pixel_spacing_mm)} mm)"
@@ -258,7 +258,7 @@ def ordering_problem(images, frames: list[Frame]) -> str | None:
     if any(frame.orientation is None for frame in frames):
         return "Image Orientation (Patient) is missing: the slice normal, and so the order of the slices, is unknown"
     first = frames[0].orientation
-    if any(not np.allclose(frame.orientation, first, rtol=0, atol=ORIENTATION_TOLERANCE) for frame in frames):
+    if any(not all_close(frame.orientation, first, rtol=0, atol=ORIENTATION_TOLERANCE) for frame in frames):
         return "the frames lie in differently oriented planes: they do not form one stack"
     if not all(np.isfinite(frame.position_mm).all() for frame in frames):
         return "Image Position (Patient) holds a value that is not a number"
@@ -335,6 +335,17 @@ def tilt_warning(positions: np.ndarray, normal: np.ndarray, gaps: np.ndarray) ->
         f"perpendicular to the slices ({float(np.mean(gaps)):.3f} mm), not the "
         f"{between_positions:.3f} mm between their positions"
     )
+
+
+def all_close(a: tuple[float, ...], b: tuple[float, ...], *, rtol: float, atol: float) -> bool:
+    """np.allclose(a, b, rtol, atol), answered at once when the values are equal and not NaN.
+
+    The images of a series repeat the same orientation and spacing, and np.allclose costs ~20 µs
+    a call: for a 600-slice series that was a tenth of the whole measurement.
+    """
+    if a == b and all(v == v for v in a):
+        return True
+    return bool(np.allclose(a, b, rtol=rtol, atol=atol))
 
 
 def sort_number(value: int | None) -> float:

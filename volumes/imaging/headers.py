@@ -55,6 +55,14 @@ META_TAGS = frozenset((TRANSFER_SYNTAX_UID, 0x00020002))  # and Media Storage SO
 CONVERTED_VRS = frozenset(("AS", "CS", "DA", "DS", "FD", "FL", "IS", "LO", "SH", "SL", "SS", "TM", "UI", "UL", "US"))
 """VRs whose values are converted here (by pydicom's converter); others are left to pydicom."""
 NUMBER_BYTES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8}
+
+CONVERTED: dict[tuple, Any] = {}
+"""Values converted so far, by (tag, VR, bytes, encodings): the files of a series repeat most of
+their header (size, spacing, orientation, rescale, UIDs of study and series), so most values are
+converted once per series instead of once per file. The same bytes always convert to the same
+value; a value that pydicom warns about is warned about the first time only."""
+MAX_CONVERTED = 8192
+"""CONVERTED is emptied when it reaches this many values (values unique to each file add up)."""
 ENCODED_VRS = frozenset(vr.encode() for vr in VR)
 LONG_LENGTH_VRS = frozenset(vr.encode() for vr in EXPLICIT_VR_LENGTH_32)
 EXPLICIT_ELEMENT = struct.Struct("<HH2sH")
@@ -171,7 +179,14 @@ class PlainHeader:
         vr = self._vr(tag) if raw is not None else None
         if raw is None or vr not in CONVERTED_VRS or raw.length % NUMBER_BYTES.get(vr, 1):
             return getattr(self._full(), keyword)
-        value = convert_value(vr, raw, self._character_set() if tag != SPECIFIC_CHARACTER_SET else default_encoding)
+        encodings = self._character_set() if tag != SPECIFIC_CHARACTER_SET else default_encoding
+        key = (tag, vr, raw.value, encodings if isinstance(encodings, str) else tuple(encodings))
+        value = CONVERTED.get(key, CONVERTED)
+        if value is CONVERTED:
+            value = convert_value(vr, raw, encodings)
+            if len(CONVERTED) >= MAX_CONVERTED:
+                CONVERTED.clear()
+            CONVERTED[key] = value
         self._values[tag] = value
         return value
 
@@ -210,7 +225,7 @@ def walk_header(cursor: Cursor, load_dataset: Callable[[], Any]) -> PlainHeader:
     syntax_element = meta_elements.get(TRANSFER_SYNTAX_UID)
     if syntax_element is None:
         raise NotPlain("no transfer syntax")
-    syntax = str(convert_value("UI", syntax_element))
+    syntax = (syntax_element.value or b"").decode(default_encoding).rstrip("\0 ")  # as convert_UI reads it
     if syntax not in (IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN):
         raise NotPlain(f"transfer syntax {syntax}")
     implicit = syntax == IMPLICIT_VR_LITTLE_ENDIAN
@@ -226,37 +241,59 @@ def walk_elements(cursor: Cursor, *, implicit: bool, kept: frozenset, meta: bool
     """Walk one level of elements: the raw kept ones, the tags present, and whether Pixel Data ended the walk.
 
     The file meta group ends at the first element of another group; the data set at Pixel Data
-    (whose value is not read) or at the end of the file.
+    (whose value is not read) or at the end of the file. This loop runs for every element of
+    every file, so it unpacks straight from the cursor's block.
     """
     elements: dict[int, RawDataElement] = {}
     present: set[int] = set()
     previous = -1
     while True:
-        start = cursor.peek(8)
-        if len(start) < 8:
-            if start or meta:
+        if cursor.at + 12 > len(cursor.block):
+            cursor.refill(12)
+        block, at = cursor.block, cursor.at
+        remaining = len(block) - at
+        if remaining < 8:
+            if remaining or meta:
                 raise NotPlain("the file ends inside an element")
             return elements, present, False
-        if meta and start[:2] != b"\x02\x00":
+        if meta and block[at : at + 2] != b"\x02\x00":
             return elements, present, False
-        tag, vr, length = read_element_header(cursor, implicit)
-        if tag <= previous or tag >> 16 == 0xFFFE or (not meta and tag >> 16 == 0x0002):
+        if implicit:
+            group, element, length = IMPLICIT_ELEMENT.unpack_from(block, at)
+            vr = None
+            at += 8
+        else:
+            group, element, vr_bytes, length = EXPLICIT_ELEMENT.unpack_from(block, at)
+            at += 8
+            if vr_bytes in LONG_LENGTH_VRS:
+                if remaining < 12:
+                    raise NotPlain("the file ends inside an element")
+                length = LONG_LENGTH.unpack_from(block, at)[0]
+                at += 4
+            elif vr_bytes not in ENCODED_VRS:
+                raise NotPlain(f"unknown VR {vr_bytes!r}")
+            vr = vr_bytes.decode()
+        cursor.at = at
+        tag = group << 16 | element
+        if tag <= previous or group == 0xFFFE or (not meta and group == 0x0002):
             raise NotPlain("elements out of order")
         previous = tag
         present.add(tag)
-        value_tell = cursor.tell()
         if length == UNDEFINED_LENGTH:
             if tag == PIXEL_DATA or not is_sequence(tag, vr):
                 raise NotPlain("an undefined length that is not a sequence")
             skip_sequence(cursor, implicit, 1)
             continue
         if tag == PIXEL_DATA:
+            value_tell = cursor.tell()
             value = cursor.take(length) if length <= 1024 else None
             elements[tag] = RawDataElement(BaseTag(tag), vr, length, value, value_tell, implicit, True)
             return elements, present, True
         if tag in kept:
-            value = cursor.take(length)
-            elements[tag] = RawDataElement(BaseTag(tag), vr, length, value, value_tell, implicit, True)
+            value_tell = cursor.tell()
+            elements[tag] = RawDataElement(BaseTag(tag), vr, length, cursor.take(length), value_tell, implicit, True)
+        elif at + length <= len(block):
+            cursor.at = at + length
         else:
             cursor.skip(length)
 
@@ -340,7 +377,7 @@ class Cursor:
 
     def peek(self, count: int) -> bytes:
         if self.at + count > len(self.block):
-            self._refill(count)
+            self.refill(count)
         return self.block[self.at : self.at + count]
 
     def take(self, count: int) -> bytes:
@@ -360,7 +397,8 @@ class Cursor:
         self.f.seek(target)
         self.base, self.block, self.at = target, self.f.read(READ_BYTES), 0
 
-    def _refill(self, count: int) -> None:
+    def refill(self, count: int) -> None:
+        """Make at least `count` bytes from the position available in the block, unless the file ends first."""
         rest = self.block[self.at :]
         self.base += self.at
         self.block = rest + self.f.read(max(READ_BYTES, count - len(rest)))

@@ -12,14 +12,12 @@ from __future__ import annotations
 import io
 import json
 import math
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .geometry import Stack, VolumeImages, build_stack
-from .reading import DicomImage, NotAnImage, StoredHistogram, frame_histograms, frame_stored_values
+from .reading import DicomImage, NotAnImage, StoredHistogram, frame_histograms, frame_stored_values, parallel_map
 
 NORMALIZED = "normalized"
 MODALITY = "modality"
@@ -34,6 +32,9 @@ PARALLEL_MIN_FRAMES = 24
 
 FRAMES_PER_TASK = 8
 """Frames a decoding process takes at a time: fewer round trips, still an even spread."""
+
+TABLE_MAX_SPAN = 1 << 17
+"""Integer stored values spanning fewer than this are located through a lookup table (at most 1 MB)."""
 
 
 class MeasurementError(Exception):
@@ -243,11 +244,7 @@ def histogram_images(images: list[DicomImage], processes: int) -> tuple[dict[int
     chunks = frame_chunks(images)
     total_frames = sum(len(image.frames) for image in images)
     if processes > 1 and total_frames >= PARALLEL_MIN_FRAMES and len(chunks) > 1:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else None)
-        with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
-            chunksize = max(1, len(chunks) // (processes * 8))
-            results = list(pool.map(histogram_chunk, chunks, chunksize=chunksize))
+        results = parallel_map(histogram_chunk, chunks, processes)
     else:
         results = [histogram_chunk(chunk) for chunk in chunks]
     histograms: dict[int, list[StoredHistogram]] = {}
@@ -273,9 +270,19 @@ def frame_chunks(images: list[DicomImage]) -> list[tuple[int, DicomImage, int, i
 def histogram_chunk(chunk: tuple[int, DicomImage, int, int]) -> list[StoredHistogram] | str:
     _, image, start, stop = chunk
     try:
-        return frame_histograms(image, range(start, stop))
+        return [compact(histogram) for histogram in frame_histograms(image, range(start, stop))]
     except NotAnImage as error:
         return str(error)
+
+
+def compact(histogram: StoredHistogram) -> StoredHistogram:
+    """The same histogram in 32-bit integers where they hold it: half the bytes to send between processes."""
+    values, counts = histogram.values, histogram.counts
+    if values.dtype.kind == "i" and len(values) and -(1 << 31) <= values[0] and values[-1] < 1 << 31:
+        values = values.astype(np.int32)
+    if len(counts) and counts.max() < 1 << 31:
+        counts = counts.astype(np.int32)
+    return StoredHistogram(values, counts)
 
 
 def assemble(volume: VolumeImages, images, histograms, stack: Stack, warnings: list[str]) -> VolumeHistogram:
@@ -294,23 +301,37 @@ def assemble(volume: VolumeImages, images, histograms, stack: Stack, warnings: l
         rescale: np.searchsorted(values, modalities).astype(np.int32)
         for rescale, (_, modalities) in per_rescale.items()
     }
-    value_index = []
-    for histogram, frame in zip(stored, frames):
-        rescale = (frame.rescale_slope, frame.rescale_intercept)
+    # All slices' entries at once: one lookup per rescale rather than one per slice.
+    lengths = [len(h.values) for h in stored]
+    entry_values = np.concatenate([h.values for h in stored])
+    value_index = np.empty(len(entry_values), dtype=np.int32)
+    entry_rescale = None
+    if len(rescales) > 1:
+        number_of = {rescale: number for number, rescale in enumerate(rescales)}
+        entry_rescale = np.repeat([number_of[(f.rescale_slope, f.rescale_intercept)] for f in frames], lengths)
+    for number, rescale in enumerate(rescales):
+        entries = slice(None) if entry_rescale is None else entry_rescale == number
         distinct = per_rescale[rescale][0]
-        value_index.append(index_of[rescale][np.searchsorted(distinct, histogram.values)])
-    counts = [h.counts.astype(np.int64) for h in stored]
+        found = lookup(distinct, index_of[rescale], entry_values[entries])
+        if found is None:
+            found = index_of[rescale][np.searchsorted(distinct, entry_values[entries])]
+        value_index[entries] = found
     starts = np.zeros(len(slices) + 1, dtype=np.int64)
-    starts[1:] = np.cumsum([len(c) for c in counts])
+    starts[1:] = np.cumsum(lengths)
 
-    middle = slices[len(slices) // 2]
+    middle_number = len(slices) // 2
+    middle = slices[middle_number]
     middle_frame = images[middle.image].frames[middle.frame]
     try:
         preview_stored = frame_stored_values(images[middle.image], middle.frame)
     except NotAnImage as error:
         raise MeasurementError(f"the middle slice cannot be read again: {error}") from None
-    preview_modality = modality_values(preview_stored, middle_frame.rescale_slope, middle_frame.rescale_intercept)
-    preview_index = np.searchsorted(values, preview_modality).astype(np.int32)
+    # Through the middle slice's own histogram: its entries already know their index into `values`.
+    middle_entries = slice(starts[middle_number], starts[middle_number + 1])
+    preview_index = lookup(stored[middle_number].values, value_index[middle_entries], preview_stored)
+    if preview_index is None:
+        preview_modality = modality_values(preview_stored, middle_frame.rescale_slope, middle_frame.rescale_intercept)
+        preview_index = np.searchsorted(values, preview_modality).astype(np.int32)
 
     first = volume.first
     return VolumeHistogram(
@@ -325,11 +346,29 @@ def assemble(volume: VolumeImages, images, histograms, stack: Stack, warnings: l
         monochrome1=any(image.pixels.monochrome1 for image in images),
         values=values,
         frame_starts=starts,
-        frame_value_index=np.concatenate(value_index).astype(np.int32),
-        frame_counts=np.concatenate(counts),
+        frame_value_index=value_index,
+        frame_counts=np.concatenate([h.counts for h in stored]).astype(np.int64),
         preview_value_index=preview_index,
         slab_widths_mm=np.array(stack.slab_widths_mm, dtype=np.float64) if stack.slab_widths_mm else None,
     )
+
+
+def lookup(keys: np.ndarray, results: np.ndarray, wanted: np.ndarray) -> np.ndarray | None:
+    """results[k] where keys[k] == w, for each w of `wanted` (any shape), as int32.
+
+    `keys` are ascending integers spanning fewer than TABLE_MAX_SPAN: they are found through a
+    table, ten times faster than a binary search for each of the hundreds of thousands of entries
+    of a large series. None when they are not, or when a wanted value is not among them.
+    """
+    if keys.dtype.kind not in "iu" or wanted.dtype.kind not in "iu" or wanted.size == 0:
+        return None
+    low, high = int(keys[0]), int(keys[-1])
+    if high - low >= TABLE_MAX_SPAN or int(wanted.min()) < low or int(wanted.max()) > high:
+        return None
+    table = np.full(high - low + 1, -1, dtype=np.int32)
+    table[keys - low] = results
+    found = table[wanted - low]
+    return None if (found < 0).any() else found
 
 
 def distinct_values(arrays: list[np.ndarray]) -> np.ndarray:

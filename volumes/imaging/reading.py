@@ -6,9 +6,11 @@ written for the person who uploaded it; callers collect those reasons per file a
 from __future__ import annotations
 
 import math
+import multiprocessing
 import shutil
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -47,6 +49,13 @@ UNIT_TOLERANCE = 1e-6
 DEFER_BYTES = 1024
 # Zip archives inside zip archives are opened up to this depth; deeper ones are skipped.
 MAX_ZIP_DEPTH = 3
+
+PARALLEL_MIN_FILES = 24
+"""Below this many files, parsing the headers in one process beats starting others."""
+
+BATCHES_PER_PROCESS = 4
+"""How many batches each process of `parallel_map` takes: few enough to keep round trips rare,
+enough that a process slowed by other work does not hold up the rest for long."""
 
 
 class NotAnImage(Exception):
@@ -205,6 +214,38 @@ def is_zip(path: Path) -> bool:
 
 
 # --- headers ----------------------------------------------------------------------------------
+
+
+def read_images(sources: list[SourceFile], processes: int = 1) -> list[DicomImage | NotAnImage]:
+    """`read_image` of every source, in order; a file that cannot be measured gives its NotAnImage.
+
+    With `processes` > 1 and at least PARALLEL_MIN_FILES files, the headers are parsed in that many
+    processes: a 600-slice series spends most of its reading time in its headers.
+    """
+    if processes > 1 and len(sources) >= PARALLEL_MIN_FILES:
+        return parallel_map(read_image_or_reason, sources, processes)
+    return [read_image_or_reason(source) for source in sources]
+
+
+def read_image_or_reason(source: SourceFile) -> DicomImage | NotAnImage:
+    try:
+        return read_image(source)
+    except NotAnImage as error:
+        return error
+    except OSError as error:
+        return NotAnImage(f"the file cannot be read ({error.strerror or error})")
+
+
+def parallel_map(function: Callable, items: list, processes: int) -> list:
+    """[function(item) for item in items], computed in `processes` processes (forked where possible).
+
+    Each process takes its share in a few large batches: fewer round trips between processes.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    batch = max(1, math.ceil(len(items) / (processes * BATCHES_PER_PROCESS)))
+    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+        return list(pool.map(function, items, chunksize=batch))
 
 
 def read_image(source: SourceFile) -> DicomImage:

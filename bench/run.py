@@ -1,0 +1,332 @@
+"""How fast and how small: measuring a CT series at a threshold, side by side with other ways to do it.
+
+    make bench                      # installs requirements-bench.txt, then runs this
+    .venv/bin/python bench/run.py [--sizes 150 600] [--repeats 5] [--budget 10]
+
+Generates its own series (bench/phantom.py: 512×512 16-bit uncompressed CT, Rescale Intercept −1024)
+into bench/out/, then for each size runs, each in a fresh process:
+
+  ours       the project's pipeline: read_images → split_into_volumes → histogram_volume → measure_histogram
+  SimpleITK  ImageSeriesReader (GDCM file names, Execute), then the voxels above the threshold, counted with numpy
+  obvious    pydicom dcmread of every file, stack, float64, rescale, normalise, np.where, sum
+  floor      read the files' bytes and histogram their pixel data, nothing else (one process)
+
+All must count the same voxels above 0.5 (normalised over the series). Times are the best of up to
+--repeats runs after a warm-up run (so the page cache is warm), within --budget seconds per variant.
+Peak memory is the process's peak RSS (VmHWM) minus its RSS once it has imported every module used
+here and done nothing else (an idle worker); "workers" is the largest peak RSS of the processes it
+started minus that of a process forked from it that did nothing. The targets of issue 4 are judged
+on the largest series (600 slices); the smaller one shows how the figures scale.
+Then re-measuring a stored series: its VolumeHistogram saved as .npz, loaded, measured in every mode
+and drawn (preview_png), without reading a pixel.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH.parent), str(BENCH)]
+
+import numpy as np  # noqa: E402
+import pydicom  # noqa: E402
+
+import phantom  # noqa: E402
+from volumes.imaging.geometry import split_into_volumes  # noqa: E402
+from volumes.imaging.measure import (  # noqa: E402
+    AUTOMATIC_MODES,
+    MODALITY,
+    NORMALIZED,
+    ThresholdRequest,
+    VolumeHistogram,
+    histogram_volume,
+    measure_histogram,
+)
+from volumes.imaging.reading import DicomImage, collect_paths, read_images  # noqa: E402
+from volumes.imaging.render import preview_png  # noqa: E402
+
+THRESHOLD = 0.5
+VARIANTS = ("ours", "simpleitk", "obvious", "floor")
+LABELS = {"ours": "ours", "simpleitk": "SimpleITK", "obvious": "obvious", "floor": "floor"}
+REMEASURE_REQUESTS = (
+    (NORMALIZED, THRESHOLD),  # the count of the first measurement, again
+    (NORMALIZED, 0.3),
+    (MODALITY, 300.0),
+    *((mode, None) for mode in AUTOMATIC_MODES),
+)
+# The targets of issue 4, as ratios within one run.
+TARGET_VS_SIMPLEITK = 4.0
+TARGET_VS_OBVIOUS = 15.0
+TARGET_VS_FLOOR = 1.5
+TARGET_MEMORY_MB = 100.0
+TARGET_REMEASURE_MS = 50.0
+MEMORY_GROWTH_TOLERANCE_MB = 20.0
+"""Growth from the smallest to the largest series still counted as constant memory: the per-slice
+histograms and headers grow with the slices (a few MB); the pixels (225 MiB more at 600) must not."""
+
+
+# --- the four ways to count the voxels above the threshold -------------------------------------
+
+
+def count_ours(folder: Path) -> int:
+    processes = os.cpu_count() or 1
+    images = [r for r in read_images(collect_paths([folder]), processes) if isinstance(r, DicomImage)]
+    (volume,) = split_into_volumes(images)
+    histogram = histogram_volume(volume, processes=processes)
+    result, _ = measure_histogram(histogram, ThresholdRequest(NORMALIZED, THRESHOLD))
+    return result.voxels_above
+
+
+def count_simpleitk(folder: Path) -> int:
+    import SimpleITK as sitk
+
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
+    image = reader.Execute()  # modality values: ITK applies the rescale
+    return count_above_normalised(sitk.GetArrayViewFromImage(image), THRESHOLD)  # a view: `image` must live
+
+
+def count_above_normalised(volume: np.ndarray, threshold: float) -> int:
+    """Voxels whose (value − min) / (max − min) > threshold, in float64 as the definition says.
+
+    For integer volumes the comparison is made once per possible value, then the voxels at or above
+    the first value that passes are counted: the fastest exact way numpy offers.
+    """
+    low, high = float(volume.min()), float(volume.max())
+    if volume.dtype.kind not in "iu":
+        return int(np.count_nonzero((volume.astype(np.float64) - low) / (high - low) > threshold))
+    candidates = np.arange(int(low), int(high) + 1)
+    passing = candidates[(candidates.astype(np.float64) - low) / (high - low) > threshold]
+    return int(np.count_nonzero(volume >= passing[0])) if passing.size else 0
+
+
+def count_obvious(folder: Path) -> int:
+    datasets = [pydicom.dcmread(path) for path in sorted(folder.iterdir())]
+    volume = np.stack([ds.pixel_array for ds in datasets]).astype(np.float64)
+    for index, ds in enumerate(datasets):
+        volume[index] = volume[index] * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    normalised = (volume - volume.min()) / (volume.max() - volume.min())
+    return int(np.where(normalised > THRESHOLD, 1, 0).sum())
+
+
+def count_floor(folder: Path) -> int:
+    """Read each file, histogram the pixel data at its end; the count is then arithmetic on 4,096 bins."""
+    pixel_bytes = phantom.ROWS * phantom.COLUMNS * 2
+    counts = np.zeros(1 << 16, dtype=np.int64)
+    for path in sorted(folder.iterdir()):
+        data = path.read_bytes()
+        counts += np.bincount(np.frombuffer(data, dtype="<u2", offset=len(data) - pixel_bytes), minlength=1 << 16)
+    stored = np.flatnonzero(counts)
+    modality = stored.astype(np.float64) + phantom.RESCALE_INTERCEPT
+    low, high = modality[0], modality[-1]
+    return int(counts[stored][(modality - low) / (high - low) > THRESHOLD].sum())
+
+
+COUNTERS = {"ours": count_ours, "simpleitk": count_simpleitk, "obvious": count_obvious, "floor": count_floor}
+
+
+# --- one variant in a fresh process -------------------------------------------------------------
+
+
+def status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (VmRSS now, VmHWM its peak), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit(f"no {field} in /proc/self/status: this benchmark measures memory on Linux")
+
+
+def reset_peak_rss() -> None:
+    """Start VmHWM again from the current RSS, so imports' transient peaks do not hide the work's."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def workers_peak_mb() -> float:
+    """The largest peak RSS among the processes this one started and waited for."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+
+
+def idle_fork_mb() -> float:
+    """The peak RSS of a process forked from this one that does nothing: the baseline of its workers."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return workers_peak_mb()
+
+
+def child_variant(variant: str, folder: Path, repeats: int, budget_s: float) -> dict:
+    """Warm up, then time up to `repeats` runs within `budget_s`; report the best and the peak memory."""
+    import SimpleITK  # noqa: F401  every child imports the same modules, so their idle baselines compare
+
+    idle_mb = status_mb("VmRSS")
+    idle_worker_mb = idle_fork_mb()
+    reset_peak_rss()
+    count = COUNTERS[variant]
+    voxels = count(folder)  # warm-up: page cache, imports made on first use
+    times = []
+    started = time.perf_counter()
+    while len(times) < repeats and (not times or time.perf_counter() - started < budget_s):
+        t0 = time.perf_counter()
+        again = count(folder)
+        times.append(time.perf_counter() - t0)
+        if again != voxels:
+            raise SystemExit(f"{variant} counted {voxels} then {again}")
+    workers_mb = workers_peak_mb()
+    return {
+        "voxels": voxels,
+        "best_s": min(times),
+        "runs": len(times),
+        "idle_mb": idle_mb,
+        "peak_mb": status_mb("VmHWM") - idle_mb,
+        "workers_mb": workers_mb - idle_worker_mb if workers_mb > idle_worker_mb else None,
+    }
+
+
+def child_remeasure(folder: Path, repeats: int) -> dict:
+    """Store the series' histograms as .npz, then time load + measure + picture for each mode."""
+    processes = os.cpu_count() or 1
+    images = [r for r in read_images(collect_paths([folder]), processes) if isinstance(r, DicomImage)]
+    (volume,) = split_into_volumes(images)
+    stored = folder.parent / f"{folder.name}-histogram.npz"
+    with open(stored, "wb") as f:
+        histogram_volume(volume, processes=processes).save(f)
+    timings = {}
+    for mode, value in REMEASURE_REQUESTS:
+        best = float("inf")
+        for _ in range(repeats + 1):
+            t0 = time.perf_counter()
+            with open(stored, "rb") as f:
+                histogram = VolumeHistogram.load(f)
+            result, above = measure_histogram(histogram, ThresholdRequest(mode, value))
+            preview_png(histogram, above)
+            best = min(best, time.perf_counter() - t0)
+        timings[f"{mode} {value:g}" if value is not None else mode] = {"ms": best * 1000, "voxels": result.voxels_above}
+    return {"modes": timings, "npz_bytes": stored.stat().st_size}
+
+
+def run_child(*args: str) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", *args]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args[:2])} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+def machine_lines() -> list[str]:
+    import SimpleITK as sitk
+
+    cpu_names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
+    model = cpu_names[0] if cpu_names else platform.processor() or "unknown CPU"
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    return [
+        f"date      {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
+        f"machine   {os.cpu_count()} cores ({model}), {platform.system()} {platform.release()}, load average {load}",
+        f"software  Python {platform.python_version()}, numpy {np.__version__}, pydicom {pydicom.__version__}, "
+        f"SimpleITK {sitk.Version.VersionString()}",
+    ]
+
+
+def verdict(ok: bool) -> str:
+    return "meets" if ok else "MISSES"
+
+
+def report_size(slices: int, results: dict[str, dict], judge: bool) -> list[str]:
+    ours = results["ours"]
+    lines = [
+        f"{slices} slices of {phantom.ROWS}×{phantom.COLUMNS}, 16-bit "
+        f"({slices * phantom.ROWS * phantom.COLUMNS * 2 / 2**20:.0f} MiB of pixels)",
+        f"  {'':10} {'voxels > 0.5':>13} {'best s':>8} {'runs':>5} {'÷ ours':>7} {'peak MB':>8} {'workers MB':>11}",
+    ]
+    for variant in VARIANTS:
+        r = results[variant]
+        workers = f"{r['workers_mb']:.0f}" if r["workers_mb"] is not None else "-"
+        lines.append(
+            f"  {LABELS[variant]:10} {r['voxels']:>13,} {r['best_s']:>8.3f} {r['runs']:>5} "
+            f"{r['best_s'] / ours['best_s']:>7.2f} {r['peak_mb']:>8.0f} {workers:>11}"
+        )
+    agree = len({r["voxels"] for r in results.values()}) == 1
+    vs_sitk = results["simpleitk"]["best_s"] / ours["best_s"]
+    vs_obvious = results["obvious"]["best_s"] / ours["best_s"]
+    vs_floor = ours["best_s"] / results["floor"]["best_s"]
+    memory = max(ours["peak_mb"], ours["workers_mb"] or 0)
+    targets = [
+        (f"  ours vs SimpleITK  {vs_sitk:5.1f}× faster", f"≥ {TARGET_VS_SIMPLEITK:g}×", vs_sitk >= TARGET_VS_SIMPLEITK),
+        (f"  ours vs obvious    {vs_obvious:5.1f}× faster", f"≥ {TARGET_VS_OBVIOUS:g}×", vs_obvious >= TARGET_VS_OBVIOUS),
+        (f"  ours vs floor      {vs_floor:5.2f}× its time", f"≤ {TARGET_VS_FLOOR:g}×", vs_floor <= TARGET_VS_FLOOR),
+        (f"  ours peak memory   {memory:5.0f} MB above idle", f"≤ {TARGET_MEMORY_MB:g} MB", memory <= TARGET_MEMORY_MB),
+    ]
+    lines.append(f"  voxel counts agree: {'yes' if agree else 'NO'}")
+    lines += [f"{text:38} (target {target}: {verdict(ok)})" if judge else text for text, target, ok in targets]
+    return lines
+
+
+def report_remeasure(slices: int, remeasure: dict, voxels: int) -> list[str]:
+    modes = remeasure["modes"]
+    slowest = max(entry["ms"] for entry in modes.values())
+    same = modes[f"{NORMALIZED} {THRESHOLD:g}"]["voxels"] == voxels
+    return [
+        f"  re-measure the stored series ({remeasure['npz_bytes'] / 1024:.0f} KiB .npz; load + measure + picture):",
+        "    " + ", ".join(f"{mode} {entry['ms']:.1f} ms" for mode, entry in modes.items()),
+        f"    same count at {THRESHOLD:g} as reading the pixels: {'yes' if same else 'NO'}; slowest {slowest:.1f} ms "
+        f"(target < {TARGET_REMEASURE_MS:g} ms: {verdict(slowest < TARGET_REMEASURE_MS)})",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[150, 600], help="slices per series")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per variant, at most")
+    parser.add_argument("--budget", type=float, default=10.0, help="seconds of timed runs per variant, at most")
+    parser.add_argument("--out", type=Path, default=BENCH / "out", help="where the series are generated")
+    parser.add_argument("--child", nargs=2, metavar=("VARIANT", "FOLDER"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        variant, folder = args.child[0], Path(args.child[1])
+        result = child_remeasure(folder, args.repeats) if variant == "remeasure" else child_variant(
+            variant, folder, args.repeats, args.budget
+        )
+        print(json.dumps(result))
+        return
+
+    print("\n".join(machine_lines()), flush=True)
+    started = time.perf_counter()
+    folders = {}
+    for slices in args.sizes:
+        t0 = time.perf_counter()
+        folders[slices] = phantom.series_folder(args.out, slices)
+        print(f"series    {slices} slices in {folders[slices]} ({time.perf_counter() - t0:.1f} s to generate or check)", flush=True)
+    peaks = {}
+    for slices, folder in folders.items():
+        results = {}
+        for variant in VARIANTS:
+            results[variant] = run_child(variant, str(folder), "--repeats", str(args.repeats), "--budget", str(args.budget))
+        remeasure = run_child("remeasure", str(folder), "--repeats", str(args.repeats))
+        print()
+        print("\n".join(report_size(slices, results, judge=slices == max(folders))))
+        print("\n".join(report_remeasure(slices, remeasure, results["ours"]["voxels"])), flush=True)
+        peaks[slices] = max(results["ours"]["peak_mb"], results["ours"]["workers_mb"] or 0)
+    if len(peaks) > 1:
+        low, high = min(peaks), max(peaks)
+        growth = peaks[high] - peaks[low]
+        print(
+            f"\nours peak memory from {low} to {high} slices: {peaks[low]:.0f} → {peaks[high]:.0f} MB above idle "
+            f"({growth:+.0f} MB; target: constant, within {MEMORY_GROWTH_TOLERANCE_MB:g} MB: "
+            f"{verdict(growth <= MEMORY_GROWTH_TOLERANCE_MB)})"
+        )
+    print(f"\nbenchmark took {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The fast header reader gives read_image exactly what pydicom's own parse gives.
+
+Every file is read twice, through `scan_plain_header` and through pydicom alone: the DicomImage
+(or the reason the file is skipped) and the warnings raised must be the same. The files: pydicom's
+bundled test files, the shared data, and synthetic series in each native transfer syntax with
+valid and invalid header values.
+"""
+import warnings
+from pathlib import Path
+
+import pydicom
+import pydicom.data
+import pytest
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    RLELossless,
+)
+
+from tests.conftest import PHANTOM_DIR, SHARED_DATA
+from tests.phantoms import SeriesSpec, write_classic_multiframe, write_enhanced, write_rt_dose, write_series
+from volumes.imaging import headers, reading
+from volumes.imaging.reading import NotAnImage, SourceFile, read_image
+
+PYDICOM_FILES = sorted(p for p in (Path(pydicom.data.__file__).parent / "test_files").rglob("*") if p.is_file())
+SHARED_FILES = sorted(p for p in SHARED_DATA.rglob("*") if p.is_file() and p.name != "LICENSE")
+
+
+def outcome(path: Path) -> tuple[str, list[str]]:
+    """What read_image makes of a file (the image, or its reason) and the warnings it raised."""
+    headers.CONVERTED.clear()  # a value already converted would not warn again
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = repr(read_image(SourceFile(path.name, path)))
+        except NotAnImage as error:
+            result = f"NotAnImage: {error}"
+    return result, sorted({str(w.message) for w in caught})
+
+
+def assert_same_as_pydicom(path: Path, monkeypatch) -> None:
+    fast = outcome(path)
+    with monkeypatch.context() as patched:
+        patched.setattr(reading, "scan_plain_header", lambda path, load_dataset: None)
+        slow = outcome(path)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("path", PYDICOM_FILES + SHARED_FILES, ids=lambda p: p.name)
+def test_every_bundled_and_shared_file_reads_as_with_pydicom(path, monkeypatch):
+    assert_same_as_pydicom(path, monkeypatch)
+
+
+SYNTHETIC = {
+    "explicit": SeriesSpec(),
+    "implicit": SeriesSpec(transfer_syntax=ImplicitVRLittleEndian),
+    "big-endian": SeriesSpec(transfer_syntax=ExplicitVRBigEndian),
+    "deflated": SeriesSpec(transfer_syntax=DeflatedExplicitVRLittleEndian),
+    "rle": SeriesSpec(transfer_syntax=RLELossless),
+    "12 bits with garbage above": SeriesSpec(bits_stored=12, garbage_bits=True, signed=False, intercepts=-1024.0),
+    "spacing abc": SeriesSpec(pixel_spacing="abc"),
+    "spacing 0": SeriesSpec(pixel_spacing=(0.0, 0.5), transfer_syntax=ImplicitVRLittleEndian),
+    "rescaled per slice": SeriesSpec(slopes=(1.0, 2.0, 4.0, 0.5, 1.0, 2.0), intercepts=-1000.0),
+    "monochrome1": SeriesSpec(photometric="MONOCHROME1"),
+}
+
+
+@pytest.mark.parametrize("name", list(SYNTHETIC))
+def test_synthetic_series_read_as_with_pydicom(name, tmp_path, monkeypatch):
+    for path in write_series(tmp_path, SYNTHETIC[name]):
+        assert_same_as_pydicom(path, monkeypatch)
+
+
+def test_multiframe_files_read_as_with_pydicom(tmp_path, monkeypatch):
+    paths = [
+        write_enhanced(tmp_path / "enhanced.dcm"),
+        write_rt_dose(tmp_path / "dose.dcm", SeriesSpec(signed=True, bits_allocated=32), dose_grid_scaling=1.0, absolute=True),
+        write_classic_multiframe(tmp_path / "classic.dcm", SeriesSpec(spacing_between_slices=2.5)),
+    ]
+    for path in paths:
+        assert_same_as_pydicom(path, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "spec, walked",
+    [
+        (SeriesSpec(), True),
+        (SeriesSpec(transfer_syntax=ImplicitVRLittleEndian), True),
+        (SeriesSpec(transfer_syntax=ExplicitVRBigEndian), False),
+        (SeriesSpec(transfer_syntax=DeflatedExplicitVRLittleEndian), False),
+        (SeriesSpec(transfer_syntax=RLELossless), False),
+    ],
+    ids=["explicit little", "implicit little", "big", "deflated", "rle"],
+)
+def test_only_plain_little_endian_files_are_walked(spec, walked, tmp_path):
+    path = write_series(tmp_path, spec)[0]
+    assert (headers.scan_plain_header(path, lambda: None) is not None) is walked
+
+
+def test_the_tilted_phantom_is_walked_and_answers_like_pydicom():
+    path = PHANTOM_DIR / "I10"
+    dataset = pydicom.dcmread(path, defer_size=1024)
+    header = headers.scan_plain_header(path, lambda: pydicom.dcmread(path, defer_size=1024))
+    assert header is not None
+    # kept elements, converted here
+    assert header.get("PixelSpacing") == dataset.PixelSpacing
+    assert header["ImagePositionPatient"].value == dataset.ImagePositionPatient
+    assert str(header.file_meta.get("TransferSyntaxUID")) == str(dataset.file_meta.TransferSyntaxUID)
+    pixels = header.get_item(reading.PIXEL_DATA_TAG, keep_deferred=True)
+    assert (pixels.length, pixels.value_tell) == (
+        dataset.get_item(reading.PIXEL_DATA_TAG, keep_deferred=True).length,
+        dataset.get_item(reading.PIXEL_DATA_TAG, keep_deferred=True).value_tell,
+    )
+    # elements it did not keep come from pydicom's parse
+    assert "PatientName" in header
+    assert header.PatientName == dataset.PatientName
+    assert header.get("PatientName") == dataset.PatientName
+    # absent elements
+    assert "PerFrameFunctionalGroupsSequence" not in header
+    assert header.get("SpacingBetweenSlices", "absent") == dataset.get("SpacingBetweenSlices", "absent")
+
+
+def test_reading_in_two_processes_gives_what_reading_one_by_one_gives(phantom_copy):
+    sources = reading.collect_paths([phantom_copy])
+    assert len(sources) >= reading.PARALLEL_MIN_FILES  # so the two processes are used
+    parallel = reading.read_images(sources, processes=2)
+    one_by_one = [reading.read_image_or_reason(source) for source in sources]
+    assert [repr(r) if not isinstance(r, NotAnImage) else str(r) for r in parallel] == [
+        repr(r) if not isinstance(r, NotAnImage) else str(r) for r in one_by_one
+    ]
+    reasons = [(source.name, str(r)) for source, r in zip(sources, parallel) if isinstance(r, NotAnImage)]
+    assert [name for name, _ in reasons] == ["ct-phantom-philips/DIRFILE", "ct-phantom-philips/LICENSE"]
+    assert sum(isinstance(r, reading.DicomImage) for r in parallel) == 54
