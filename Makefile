@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install migrate run worker test bench
+.PHONY: install migrate run worker test bench bench-upload
 
 # The virtual environment is rebuilt whenever requirements.txt changes.
 $(VENV)/.installed: requirements.txt
@@ -34,3 +34,7 @@ test: install
 bench: install
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-bench.txt
 	$(PY) bench/run.py
+
+# The web process's memory while it takes in a 1 GB zip upload.
+bench-upload: install
+	$(PY) bench/upload_memory.py
