@@ -27,7 +27,6 @@ PIXEL_DATA_TAG = 0x7FE00010
 FLOAT_PIXEL_DATA_TAG = 0x7FE00008
 DOUBLE_FLOAT_PIXEL_DATA_TAG = 0x7FE00009
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
-RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
 DEFLATED_TRANSFER_SYNTAX = "1.2.840.10008.1.2.1.99"
 COLOUR_PHOTOMETRICS = ("RGB", "YBR", "PALETTE", "HSV", "ARGB", "CMYK")
 GZIP_MAGIC = b"\x1f\x8b"
@@ -510,18 +509,10 @@ def read_enhanced_frames(ds: pydicom.Dataset, count: int) -> tuple[Frame, ...]:
     frames = []
     for index in range(count):
         groups = [g for g in (per_frame[index] if index < len(per_frame) else None, shared) if g is not None]
-
-        def item(sequence: str) -> pydicom.Dataset | None:
-            for group in groups:
-                found = first_item(group, sequence)
-                if found is not None:
-                    return found
-            return None
-
-        measures = item("PixelMeasuresSequence")
-        position = item("PlanePositionSequence")
-        orientation = item("PlaneOrientationSequence")
-        transform = item("PixelValueTransformationSequence")
+        measures = functional_group(groups, "PixelMeasuresSequence")
+        position = functional_group(groups, "PlanePositionSequence")
+        orientation = functional_group(groups, "PlaneOrientationSequence")
+        transform = functional_group(groups, "PixelValueTransformationSequence")
         spacing, problem = read_pixel_spacing(measures) if measures is not None else (None, "Pixel Spacing is missing")
         slope, intercept = read_rescale(transform if transform is not None else ds)
         frames.append(
@@ -538,6 +529,15 @@ def read_enhanced_frames(ds: pydicom.Dataset, count: int) -> tuple[Frame, ...]:
             )
         )
     return tuple(frames)
+
+
+def functional_group(groups: list[pydicom.Dataset], sequence: str) -> pydicom.Dataset | None:
+    """The first item of `sequence` in the frame's own groups, else in the shared ones."""
+    for group in groups:
+        found = first_item(group, sequence)
+        if found is not None:
+            return found
+    return None
 
 
 def read_pixel_spacing(ds: pydicom.Dataset) -> tuple[tuple[float, ...] | None, str | None]:
@@ -676,8 +676,7 @@ def iter_stored_frames(image: DicomImage, wanted: range) -> Iterator[np.ndarray]
         ds = pydicom.dcmread(image.path, force=True)
         if not ds.file_meta.get("TransferSyntaxUID"):
             ds.file_meta.TransferSyntaxUID = layout.transfer_syntax_uid
-        for array in iter_pixels(ds, indices=wanted, raw=True):
-            yield array
+        yield from iter_pixels(ds, indices=wanted, raw=True)
     except NotAnImage:
         raise
     except Exception as error:  # decoders raise many kinds on damaged data
