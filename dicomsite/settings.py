@@ -143,7 +143,4 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    # pydicom logs every decoder's traceback for a file it cannot decode; the measurement already
-    # reports that file and the reason, so only its own failures are worth a log line.
-    "loggers": {"pydicom": {"level": "CRITICAL"}},
 }

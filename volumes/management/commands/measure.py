@@ -1,6 +1,5 @@
 """`manage.py measure PATH... [--threshold T] [--mode M] [--json]`: the service on files, no database."""
 import json
-import logging
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,17 +96,10 @@ def geometry_text(result) -> str:
 
 @contextmanager
 def quiet_pydicom():
-    """Silence pydicom's own log and warnings while measuring.
+    """Silence pydicom's warnings about header quirks while measuring (settings.LOGGING quiets its log).
 
-    pydicom logs each failing decoder's traceback and warns about header quirks; the command
-    reports every file's outcome itself, so those would only bury it.
+    The command reports every file's outcome itself, so those would only bury it.
     """
-    logger = logging.getLogger("pydicom")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", module="pydicom")
-            yield
-    finally:
-        logger.setLevel(level)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module="pydicom")
+        yield
