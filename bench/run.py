@@ -78,7 +78,7 @@ histograms and headers grow with the slices (a few MB); the pixels (225 MiB more
 
 def count_ours(folder: Path) -> int:
     processes = os.cpu_count() or 1
-    images = [r for r in read_images(collect_paths([folder]), processes) if isinstance(r, DicomImage)]
+    images = [r for r in read_images(collect_paths([folder]), processes, histograms=True) if isinstance(r, DicomImage)]
     (volume,) = split_into_volumes(images)
     histogram = histogram_volume(volume, processes=processes)
     result, _ = measure_histogram(histogram, ThresholdRequest(NORMALIZED, THRESHOLD))
@@ -194,7 +194,7 @@ def child_variant(variant: str, folder: Path, repeats: int, budget_s: float) -> 
 def child_remeasure(folder: Path, repeats: int) -> dict:
     """Store the series' histograms as .npz, then time load + measure + picture for each mode."""
     processes = os.cpu_count() or 1
-    images = [r for r in read_images(collect_paths([folder]), processes) if isinstance(r, DicomImage)]
+    images = [r for r in read_images(collect_paths([folder]), processes, histograms=True) if isinstance(r, DicomImage)]
     (volume,) = split_into_volumes(images)
     stored = folder.parent / f"{folder.name}-histogram.npz"
     with open(stored, "wb") as f:

@@ -1,5 +1,5 @@
-"""Run files through the imaging pipeline as the services do: read_image → split_into_volumes →
-histogram_volume → measure_histogram. Tests use it on the series they write."""
+"""Run files through the imaging pipeline as the services do: read_images (histograms made while
+reading) → split_into_volumes → histogram_volume → measure_histogram. Tests use it on the series they write."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from volumes.imaging.geometry import split_into_volumes
 from volumes.imaging.measure import SeriesMeasurement, ThresholdRequest, histogram_volume, measure_histogram
-from volumes.imaging.reading import NotAnImage, collect_paths, read_image
+from volumes.imaging.reading import NotAnImage, collect_paths, read_images
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,12 @@ def measure(paths, mode: str = "normalized", value: float | None = 0.5) -> Outco
     """Measure files and folders at one threshold; `paths` is one path or a list of them."""
     paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     images, skipped = [], {}
-    for source in collect_paths(paths):
-        try:
-            images.append(read_image(source))
-        except NotAnImage as error:
-            skipped[Path(source.name).name] = str(error)
+    sources = collect_paths(paths)
+    for source, image in zip(sources, read_images(sources, histograms=True)):
+        if isinstance(image, NotAnImage):
+            skipped[Path(source.name).name] = str(image)
+        else:
+            images.append(image)
     request = ThresholdRequest(mode=mode, value=value)
     results = [measure_histogram(histogram_volume(volume), request)[0] for volume in split_into_volumes(images)]
     return Outcome(results=results, skipped=skipped)

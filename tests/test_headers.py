@@ -6,7 +6,10 @@ bundled test files, the shared data, and synthetic series in each native transfe
 valid and invalid header values.
 """
 import warnings
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 import pydicom
 import pydicom.data
@@ -19,7 +22,14 @@ from pydicom.uid import (
 )
 
 from tests.conftest import PHANTOM_DIR, SHARED_DATA
-from tests.phantoms import SeriesSpec, write_classic_multiframe, write_enhanced, write_rt_dose, write_series
+from tests.phantoms import (
+    SeriesSpec,
+    truncate,
+    write_classic_multiframe,
+    write_enhanced,
+    write_rt_dose,
+    write_series,
+)
 from volumes.imaging import headers, reading
 from volumes.imaging.reading import NotAnImage, SourceFile, read_image
 
@@ -42,7 +52,7 @@ def outcome(path: Path) -> tuple[str, list[str]]:
 def assert_same_as_pydicom(path: Path, monkeypatch) -> None:
     fast = outcome(path)
     with monkeypatch.context() as patched:
-        patched.setattr(reading, "scan_plain_header", lambda path, load_dataset: None)
+        patched.setattr(reading, "scan_plain_header", lambda path, load_dataset, like=None: None)
         slow = outcome(path)
     assert fast == slow
 
@@ -125,10 +135,116 @@ def test_reading_in_two_processes_gives_what_reading_one_by_one_gives(phantom_co
     sources = reading.collect_paths([phantom_copy])
     assert len(sources) >= reading.PARALLEL_MIN_FILES  # so the two processes are used
     parallel = reading.read_images(sources, processes=2)
-    one_by_one = [reading.read_image_or_reason(source) for source in sources]
+    one_by_one = [read_alone(source) for source in sources]
     assert [repr(r) if not isinstance(r, NotAnImage) else str(r) for r in parallel] == [
         repr(r) if not isinstance(r, NotAnImage) else str(r) for r in one_by_one
     ]
     reasons = [(source.name, str(r)) for source, r in zip(sources, parallel) if isinstance(r, NotAnImage)]
     assert [name for name, _ in reasons] == ["ct-phantom-philips/DIRFILE", "ct-phantom-philips/LICENSE"]
     assert sum(isinstance(r, reading.DicomImage) for r in parallel) == 54
+
+
+# --- a series read file after file: the previous file's layout and image are reused --------------
+
+
+def read_alone(source: SourceFile):
+    """What read_image makes of one file with nothing read before it: the image or its NotAnImage."""
+    try:
+        return read_image(source)
+    except NotAnImage as error:
+        return error
+
+
+def described(results) -> list[str]:
+    return [f"NotAnImage: {r}" if isinstance(r, NotAnImage) else repr(r) for r in results]
+
+
+def assert_series_reads_as_files_alone(paths: list[Path]) -> None:
+    sources = [SourceFile(path.name, path) for path in paths]
+    reader = reading.ImageReader()
+    assert described(reader.read_or_reason(source) for source in sources) == described(map(read_alone, sources))
+
+
+def count_calls(monkeypatch, module, name: str) -> list:
+    calls = []
+    original = getattr(module, name)
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("name", list(SYNTHETIC))
+def test_synthetic_series_read_in_a_row_as_one_by_one(name, tmp_path):
+    assert_series_reads_as_files_alone(sorted(write_series(tmp_path, SYNTHETIC[name])))
+
+
+def test_bundled_and_shared_files_read_in_a_row_as_one_by_one():
+    """Many unrelated files in a row: each is checked against the one before and read in full when it differs."""
+    assert_series_reads_as_files_alone(PYDICOM_FILES + SHARED_FILES)
+
+
+def test_a_series_is_walked_once_and_its_other_files_reuse_the_first(tmp_path, monkeypatch):
+    paths = sorted(write_series(tmp_path, SeriesSpec(offsets_mm=(0.0, 2.5, 5.0, 102.5, 1000.0, 1002.5))))
+    walks = count_calls(monkeypatch, headers, "walk_header")
+    full_reads = count_calls(monkeypatch, reading, "image_from_dataset")
+    images = [reading.ImageReader().read(SourceFile(p.name, p)) for p in paths]  # each on its own
+    assert (len(walks), len(full_reads)) == (6, 6)
+    walks.clear(), full_reads.clear()
+    reader = reading.ImageReader()
+    in_a_row = [reader.read(SourceFile(p.name, p)) for p in paths]
+    # Positions of different lengths (2.5, 102.5, 1000) move everything after them: still followed.
+    assert (len(walks), len(full_reads)) == (1, 1)
+    assert described(in_a_row) == described(images)
+    assert {image.frames[0].position_mm for image in in_a_row} == {image.frames[0].position_mm for image in images}
+
+
+@pytest.mark.parametrize(
+    "change, full_reads",
+    [
+        (lambda ds: setattr(ds, "RescaleIntercept", -1000), 1),  # a kept value differs: read in full
+        (lambda ds: setattr(ds, "PatientName", "Someone^Else"), 0),  # a value not kept: still reused
+        (lambda ds: setattr(ds, "PatientID", "A-MUCH-LONGER-PATIENT-ID"), 0),  # and its length
+        (lambda ds: setattr(ds, "StudyID", "7"), 1),  # an element more: walked, read in full
+        (lambda ds: delattr(ds, "SliceThickness"), 1),  # an element fewer
+        (lambda ds: setattr(ds, "PixelSpacing", [0.5, 0.5]), 1),
+        (lambda ds: setattr(ds, "ImageType", ["ORIGINAL", "PRIMARY", "LOCALIZER"]), 1),
+    ],
+    ids=["rescale", "patient name", "longer value", "extra element", "missing element", "spacing", "localizer"],
+)
+def test_a_file_that_differs_from_the_one_before_is_read_in_full(change, full_reads, tmp_path, monkeypatch):
+    paths = sorted(write_series(tmp_path, SeriesSpec()))
+    ds = pydicom.dcmread(paths[1])
+    change(ds)
+    ds.save_as(paths[1])
+    reader = reading.ImageReader()
+    reader.read(SourceFile(paths[0].name, paths[0]))
+    calls = count_calls(monkeypatch, reading, "image_from_dataset")
+    second = reader.read(SourceFile(paths[1].name, paths[1]))
+    assert len(calls) == full_reads
+    assert repr(second) == repr(read_alone(SourceFile(paths[1].name, paths[1])))
+
+
+def test_a_truncated_file_after_good_ones_is_still_refused(tmp_path):
+    paths = sorted(write_series(tmp_path, SeriesSpec()))
+    truncate(paths[2], 100)
+    reader = reading.ImageReader()
+    results = [reader.read_or_reason(SourceFile(p.name, p)) for p in paths]
+    assert isinstance(results[2], NotAnImage) and "truncated pixel data" in str(results[2])
+    assert described(results) == described(read_alone(SourceFile(p.name, p)) for p in paths)
+
+
+def test_histograms_made_while_reading_are_those_of_the_frames(tmp_path):
+    paths = sorted(write_series(tmp_path, SeriesSpec(bits_stored=12, garbage_bits=True, signed=True)))
+    sources = [SourceFile(p.name, p) for p in paths]
+    for image in reading.read_images(sources, histograms=True):
+        assert image.histograms is not None
+        (made_later,) = reading.frame_histograms(replace(image, histograms=None), range(1))
+        (made,) = image.histograms
+        assert made.values.tolist() == made_later.values.tolist() and made.counts.tolist() == made_later.counts.tolist()
+        stored = reading.frame_stored_values(image, 0)
+        values, counts = np.unique(stored, return_counts=True)
+        assert made.values.tolist() == values.tolist() and made.counts.tolist() == counts.tolist()

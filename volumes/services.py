@@ -85,15 +85,18 @@ def decode_processes() -> int:
 # --- reading what was sent ----------------------------------------------------------------------
 
 
-def sources_scan(*, sources: Iterable[SourceFile], workdir: Path, processes: int = 1) -> Scan:
+def sources_scan(
+    *, sources: Iterable[SourceFile], workdir: Path, processes: int = 1, histograms: bool = False
+) -> Scan:
     """Unpack archives, read every header, leave out what cannot be measured, group into volumes.
 
     A web request reads headers in its own process (`processes` 1): forking a threaded server is unsafe.
+    With `histograms`, uncompressed pixel data is histogrammed in the same pass (to be measured at once).
     """
     files, skipped = unpack_sources(sources, workdir)
     images: list[DicomImage] = []
     seen: dict[str, str] = {}
-    for source, image in zip(files, read_images(files, processes)):
+    for source, image in zip(files, read_images(files, processes, histograms=histograms)):
         if isinstance(image, NotAnImage):
             skipped.append(Skipped(source.name, str(image)))
             continue
@@ -110,7 +113,7 @@ def paths_measure(*, paths: list[Path], request: ThresholdRequest) -> PathsRepor
     missing = [Skipped(str(path), "no such file or folder") for path in paths if not path.exists()]
     with tempfile.TemporaryDirectory(prefix="measure-") as workdir:
         sources = collect_paths([p for p in paths if p.exists()])
-        scan = sources_scan(sources=sources, workdir=Path(workdir), processes=decode_processes())
+        scan = sources_scan(sources=sources, workdir=Path(workdir), processes=decode_processes(), histograms=True)
         results = []
         skipped = [*missing, *scan.skipped]
         for volume in scan.volumes:
@@ -356,7 +359,7 @@ def series_histogram(*, series: Series) -> VolumeHistogram:
     sources = [SourceFile(name=i.original_name, path=Path(i.file.path)) for i in series.instances.all()]
     images = []
     unreadable = []
-    for source, image in zip(sources, read_images(sources, decode_processes())):
+    for source, image in zip(sources, read_images(sources, decode_processes(), histograms=True)):
         if isinstance(image, NotAnImage):
             unreadable.append(f"{source.name}: {image}")
         else:

@@ -74,6 +74,43 @@ class NotPlain(Exception):
     """The file is not one this reader walks; pydicom reads it."""
 
 
+class LaidOut(NamedTuple):
+    """One top-level element as a walk found it."""
+
+    tag: int
+    VR: str | None
+    header: bytes  # tag, VR and length as written
+    length: int
+    sequence: bytes | None  # the whole value of a sequence of undefined length, delimiter included
+    at: int  # where it starts in the file
+
+    @property
+    def end(self) -> int:
+        return self.at + len(self.header) + (len(self.sequence) if self.sequence is not None else self.length)
+
+
+class Span(NamedTuple):
+    """Consecutive elements that are not kept: their bytes in the file walked, and each of them."""
+
+    whole: bytes
+    elements: tuple[LaidOut, ...]
+
+
+class Layout(NamedTuple):
+    """The elements of a walked file, in order, up to Pixel Data: what `follow_layout` checks another file against.
+
+    Kept elements and Pixel Data are steps of their own; the elements between them are grouped in
+    Spans, which another file of the series usually repeats byte for byte.
+    """
+
+    meta: tuple[LaidOut | Span, ...]
+    data: tuple[LaidOut | Span, ...]
+    implicit: bool
+    meta_present: frozenset[int]
+    present: frozenset[int]
+    header_bytes: int  # where the value of Pixel Data starts
+
+
 class HeaderElement(NamedTuple):
     """What `header[keyword]` gives: the element's tag, VR and converted value."""
 
@@ -98,7 +135,9 @@ class PlainHeader:
         implicit: bool,
         file_meta: PlainHeader | None,
         load_dataset: Callable[[], Any],
+        layout: Layout | None = None,
     ) -> None:
+        self.layout = layout  # how the file is laid out, for `scan_plain_header(like=...)`
         self._elements = elements
         self._present = present
         self._last_tag = last_tag  # elements after it were not walked; None when all were
@@ -155,6 +194,15 @@ class PlainHeader:
         return self._full().get_item(key, keep_deferred=keep_deferred)
 
     @property
+    def loaded(self) -> bool:
+        """Whether something was asked that only pydicom's full parse of the file answers."""
+        return self._dataset is not None or (self._file_meta is not None and self._file_meta.loaded)
+
+    def raw_values(self) -> dict[int, tuple[str | None, bytes | None]]:
+        """The VR and bytes of each kept element, by tag: what the values asked of this header are made from."""
+        return {tag: (raw.VR, raw.value) for tag, raw in self._elements.items()}
+
+    @property
     def file_meta(self):
         return self._file_meta if self._file_meta is not None else self._full().file_meta
 
@@ -201,18 +249,24 @@ class PlainHeader:
         return self._encodings
 
 
-def scan_plain_header(path: Path, load_dataset: Callable[[], Any]) -> PlainHeader | None:
+def scan_plain_header(path: Path, load_dataset: Callable[[], Any], like: PlainHeader | None = None) -> PlainHeader | None:
     """The header of a plain file, walked without pydicom; None for any other file.
 
     Plain: a 128-byte preamble and DICM, file meta information with an Implicit or Explicit VR
     Little Endian transfer syntax, and top-level elements in ascending order with lengths that fit
     in the file, up to Pixel Data. `load_dataset` parses the file with pydicom when the header is
-    asked something it did not keep.
+    asked something it did not keep. `like`, the header of another file of the series, is followed
+    first (see `follow_layout`); the file is walked when it does not match.
     """
     if config.data_element_callback is not None:
         return None
     try:
         with open(path, "rb") as f:
+            if like is not None and like.layout is not None:
+                header = follow_layout(f, like.layout, load_dataset)
+                if header is not None:
+                    return header
+                f.seek(0)
             return walk_header(Cursor(f), load_dataset)
     except (NotPlain, OSError, struct.error, UnicodeDecodeError):
         return None
@@ -221,28 +275,159 @@ def scan_plain_header(path: Path, load_dataset: Callable[[], Any]) -> PlainHeade
 def walk_header(cursor: Cursor, load_dataset: Callable[[], Any]) -> PlainHeader:
     if cursor.take(132)[128:] != b"DICM":
         raise NotPlain("no preamble")
-    meta_elements, meta_present, _ = walk_elements(cursor, implicit=False, kept=META_TAGS, meta=True)
+    meta_layout: list[LaidOut] = []
+    meta_elements, meta_present, _ = walk_elements(cursor, implicit=False, kept=META_TAGS, meta=True, layout=meta_layout)
+    implicit = plain_syntax_is_implicit(meta_elements)
+    if implicit is None:
+        raise NotPlain("not a little-endian transfer syntax without compression")
+    if looks_explicit(cursor.peek(6)) == implicit:
+        raise NotPlain("the data set is not encoded as its transfer syntax says")  # pydicom switches
+    data_layout: list[LaidOut] = []
+    elements, present, stopped_at_pixels = walk_elements(
+        cursor, implicit=implicit, kept=KEPT_TAGS, meta=False, layout=data_layout
+    )
+    layout = None
+    if stopped_at_pixels and None not in meta_layout and None not in data_layout:
+        header_bytes = elements[PIXEL_DATA].value_tell
+        # The header as read, when it all came in the first block (as it does but for large private blobs).
+        first = cursor.block[:header_bytes] if cursor.base == 0 and header_bytes <= len(cursor.block) else None
+        layout = Layout(
+            meta=layout_steps(meta_layout, META_TAGS, first),
+            data=layout_steps(data_layout, KEPT_TAGS, first),
+            implicit=implicit,
+            meta_present=frozenset(meta_present),
+            present=frozenset(present),
+            header_bytes=header_bytes,
+        )
+    return plain_header(meta_elements, elements, layout, implicit, meta_present, present, stopped_at_pixels, load_dataset)
+
+
+def layout_steps(laid_out: list[LaidOut], kept: frozenset, first: bytes | None) -> tuple[LaidOut | Span, ...]:
+    """Kept elements and Pixel Data one by one, the elements between them in Spans (when `first` holds their bytes)."""
+    steps: list[LaidOut | Span] = []
+    run: list[LaidOut] = []
+    for element in [*laid_out, None]:
+        if element is not None and element.tag not in kept and element.tag != PIXEL_DATA:
+            run.append(element)
+            continue
+        if run and first is not None:
+            steps.append(Span(first[run[0].at : run[-1].end], tuple(run)))
+        elif run:
+            steps.extend(run)
+        run = []
+        if element is not None:
+            steps.append(element)
+    return tuple(steps)
+
+
+def plain_syntax_is_implicit(meta_elements: dict[int, RawDataElement]) -> bool | None:
+    """Whether the transfer syntax is Implicit VR Little Endian; None when it is neither that nor Explicit."""
     syntax_element = meta_elements.get(TRANSFER_SYNTAX_UID)
     if syntax_element is None:
-        raise NotPlain("no transfer syntax")
+        return None
     syntax = (syntax_element.value or b"").decode(default_encoding).rstrip("\0 ")  # as convert_UI reads it
     if syntax not in (IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN):
-        raise NotPlain(f"transfer syntax {syntax}")
-    implicit = syntax == IMPLICIT_VR_LITTLE_ENDIAN
-    first = cursor.peek(6)
-    if len(first) == 6 and (0x40 < first[4] < 0x5B and 0x40 < first[5] < 0x5B) == implicit:
-        raise NotPlain("the data set is not encoded as its transfer syntax says")  # pydicom switches
-    elements, present, stopped_at_pixels = walk_elements(cursor, implicit=implicit, kept=KEPT_TAGS, meta=False)
+        return None
+    return syntax == IMPLICIT_VR_LITTLE_ENDIAN
+
+
+def looks_explicit(first: bytes) -> bool | None:
+    """Whether an element starting with these 6 bytes has a VR (two capital letters); None when too short."""
+    if len(first) < 6:
+        return None
+    return 0x40 < first[4] < 0x5B and 0x40 < first[5] < 0x5B
+
+
+def plain_header(meta_elements, elements, layout, implicit, meta_present, present, stopped_at_pixels, load_dataset):
     file_meta = PlainHeader(meta_elements, meta_present, None, False, None, lambda: load_dataset().file_meta)
-    return PlainHeader(elements, present, PIXEL_DATA if stopped_at_pixels else None, implicit, file_meta, load_dataset)
+    return PlainHeader(
+        elements, present, PIXEL_DATA if stopped_at_pixels else None, implicit, file_meta, load_dataset, layout
+    )
 
 
-def walk_elements(cursor: Cursor, *, implicit: bool, kept: frozenset, meta: bool) -> tuple[dict, set, bool]:
+def follow_layout(f, layout: Layout, load_dataset: Callable[[], Any]) -> PlainHeader | None:
+    """The header of a file laid out as another: the same elements in the same order; None when it is not.
+
+    The files of a series repeat one another's elements; only some values differ (UIDs, positions,
+    times), and with them some lengths. Following the other file's layout compares each element's
+    tag, VR and length with one comparison of bytes instead of decoding them: every element must
+    have the same tag and VR, and sequences of undefined length the very same bytes. A length that
+    differs is read, as a walk would read it. What this gives is what `walk_header` gives for the
+    same file; anything else (another element, a length running past what was read) gives None.
+    """
+    block = f.read(max(READ_BYTES, layout.header_bytes + 1024 + 4))
+    if block[128:132] != b"DICM":
+        return None
+    meta_elements: dict[int, RawDataElement] = {}
+    elements: dict[int, RawDataElement] = {}
+    at = follow_elements(block, 132, layout.meta, False, META_TAGS, meta_elements)
+    if at is None or plain_syntax_is_implicit(meta_elements) is not layout.implicit:
+        return None
+    if looks_explicit(block[at : at + 6]) == layout.implicit:
+        return None
+    if follow_elements(block, at, layout.data, layout.implicit, KEPT_TAGS, elements) is None:
+        return None
+    return plain_header(
+        meta_elements, elements, layout, layout.implicit, layout.meta_present, layout.present, True, load_dataset
+    )
+
+
+def follow_elements(block: bytes, at: int, steps: tuple, implicit: bool, kept: frozenset, into: dict) -> int | None:
+    """Follow a layout's steps through `block` from `at`, keeping the raw kept elements; where it ends, or None."""
+    for step in steps:
+        if type(step) is Span:
+            if block.startswith(step.whole, at):
+                at += len(step.whole)
+                continue
+            at = follow_each(block, at, step.elements, implicit, kept, into)
+        else:
+            at = follow_each(block, at, (step,), implicit, kept, into)
+        if at is None:
+            return None
+    return at
+
+
+def follow_each(block: bytes, at: int, laid_out: tuple[LaidOut, ...], implicit: bool, kept: frozenset, into: dict) -> int | None:
+    """Follow elements one by one: each with the same tag and VR, a length that may differ."""
+    size = len(block)
+    for tag, vr, header, length, sequence, _ in laid_out:
+        value_at = at + len(header)
+        if not block.startswith(header, at):
+            # Only the length may differ, and not that of a sequence of undefined length or of Pixel Data.
+            fixed = 4 if implicit else len(header) - (4 if len(header) == 12 else 2)
+            if sequence is not None or tag == PIXEL_DATA or value_at > size or not block.startswith(header[:fixed], at):
+                return None
+            length = int.from_bytes(block[at + fixed : value_at], "little")
+            if length == UNDEFINED_LENGTH:
+                return None
+        if sequence is not None:
+            if not block.startswith(sequence, value_at):
+                return None
+            at = value_at + len(sequence)
+            continue
+        if tag == PIXEL_DATA:
+            value = block[value_at : value_at + length] if length <= 1024 else None
+            if value is not None and len(value) < length:
+                return None
+            into[tag] = RawDataElement(BaseTag(tag), vr, length, value, value_at, implicit, True)
+            return value_at
+        if value_at + length > size:
+            return None
+        if tag in kept:
+            into[tag] = RawDataElement(BaseTag(tag), vr, length, block[value_at : value_at + length], value_at, implicit, True)
+        at = value_at + length
+    return at
+
+
+def walk_elements(
+    cursor: Cursor, *, implicit: bool, kept: frozenset, meta: bool, layout: list
+) -> tuple[dict, set, bool]:
     """Walk one level of elements: the raw kept ones, the tags present, and whether Pixel Data ended the walk.
 
     The file meta group ends at the first element of another group; the data set at Pixel Data
     (whose value is not read) or at the end of the file. This loop runs for every element of
-    every file, so it unpacks straight from the cursor's block.
+    every file, so it unpacks straight from the cursor's block. Each element is appended to
+    `layout` (None when a sequence of undefined length could not be kept whole).
     """
     elements: dict[int, RawDataElement] = {}
     present: set[int] = set()
@@ -250,7 +435,8 @@ def walk_elements(cursor: Cursor, *, implicit: bool, kept: frozenset, meta: bool
     while True:
         if cursor.at + 12 > len(cursor.block):
             cursor.refill(12)
-        block, at = cursor.block, cursor.at
+        block, at, base = cursor.block, cursor.at, cursor.base
+        start = at
         remaining = len(block) - at
         if remaining < 8:
             if remaining or meta:
@@ -279,11 +465,15 @@ def walk_elements(cursor: Cursor, *, implicit: bool, kept: frozenset, meta: bool
             raise NotPlain("elements out of order")
         previous = tag
         present.add(tag)
+        header = block[start:at]
         if length == UNDEFINED_LENGTH:
             if tag == PIXEL_DATA or not is_sequence(tag, vr):
                 raise NotPlain("an undefined length that is not a sequence")
             skip_sequence(cursor, implicit, 1)
+            same_block = cursor.block is block
+            layout.append(LaidOut(tag, vr, header, length, block[at : cursor.at], base + start) if same_block else None)
             continue
+        layout.append(LaidOut(tag, vr, header, length, None, base + start))
         if tag == PIXEL_DATA:
             value_tell = cursor.tell()
             value = cursor.take(length) if length <= 1024 else None

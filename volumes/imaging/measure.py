@@ -240,14 +240,17 @@ def histogram_volume(volume: VolumeImages, processes: int = 1) -> VolumeHistogra
 
 
 def histogram_images(images: list[DicomImage], processes: int) -> tuple[dict[int, list[StoredHistogram]], dict[int, str]]:
-    """Per image, the stored-value histogram of each frame; per image that fails, the reason."""
-    chunks = frame_chunks(images)
-    total_frames = sum(len(image.frames) for image in images)
+    """Per image, the stored-value histogram of each frame (made now unless made while reading it);
+    per image that fails, the reason."""
+    histograms: dict[int, list[StoredHistogram]] = {
+        index: list(image.histograms) for index, image in enumerate(images) if image.histograms is not None
+    }
+    chunks = frame_chunks([(index, image) for index, image in enumerate(images) if index not in histograms])
+    total_frames = sum(stop - start for _, _, start, stop in chunks)
     if processes > 1 and total_frames >= PARALLEL_MIN_FRAMES and len(chunks) > 1:
         results = parallel_map(histogram_chunk, chunks, processes)
     else:
         results = [histogram_chunk(chunk) for chunk in chunks]
-    histograms: dict[int, list[StoredHistogram]] = {}
     failures: dict[int, str] = {}
     for (image_index, *_), outcome in zip(chunks, results):
         if isinstance(outcome, str):
@@ -257,10 +260,10 @@ def histogram_images(images: list[DicomImage], processes: int) -> tuple[dict[int
     return histograms, failures
 
 
-def frame_chunks(images: list[DicomImage]) -> list[tuple[int, DicomImage, int, int]]:
+def frame_chunks(images: list[tuple[int, DicomImage]]) -> list[tuple[int, DicomImage, int, int]]:
     """Work items (image index, image, first frame, end frame): runs of frames of one file."""
     chunks = []
-    for index, image in enumerate(images):
+    for index, image in images:
         frames = len(image.frames)
         for start in range(0, frames, FRAMES_PER_TASK):
             chunks.append((index, image, start, min(frames, start + FRAMES_PER_TASK)))
@@ -270,19 +273,9 @@ def frame_chunks(images: list[DicomImage]) -> list[tuple[int, DicomImage, int, i
 def histogram_chunk(chunk: tuple[int, DicomImage, int, int]) -> list[StoredHistogram] | str:
     _, image, start, stop = chunk
     try:
-        return [compact(histogram) for histogram in frame_histograms(image, range(start, stop))]
+        return frame_histograms(image, range(start, stop))
     except NotAnImage as error:
         return str(error)
-
-
-def compact(histogram: StoredHistogram) -> StoredHistogram:
-    """The same histogram in 32-bit integers where they hold it: half the bytes to send between processes."""
-    values, counts = histogram.values, histogram.counts
-    if values.dtype.kind == "i" and len(values) and -(1 << 31) <= values[0] and values[-1] < 1 << 31:
-        values = values.astype(np.int32)
-    if len(counts) and counts.max() < 1 << 31:
-        counts = counts.astype(np.int32)
-    return StoredHistogram(values, counts)
 
 
 def assemble(volume: VolumeImages, images, histograms, stack: Stack, warnings: list[str]) -> VolumeHistogram:

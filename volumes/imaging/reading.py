@@ -16,14 +16,16 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pydicom
+from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.pixels import get_decoder, iter_pixels
 from pydicom.uid import UID
 
-from .headers import scan_plain_header
+from .headers import PlainHeader, scan_plain_header
 
 PIXEL_DATA_TAG = 0x7FE00010
+IMAGE_POSITION_TAG = 0x00200032
 FLOAT_PIXEL_DATA_TAG = 0x7FE00008
 DOUBLE_FLOAT_PIXEL_DATA_TAG = 0x7FE00009
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -124,6 +126,14 @@ class PixelLayout:
 
 
 @dataclass(frozen=True)
+class StoredHistogram:
+    """The distinct stored values of one frame (ascending) and how many pixels hold each."""
+
+    values: np.ndarray  # (k,) int64, or float64 for float pixel data
+    counts: np.ndarray  # (k,) int64
+
+
+@dataclass(frozen=True)
 class DicomImage:
     """A DICOM file with pixel data we can measure: identity, geometry per frame, pixel layout."""
 
@@ -145,6 +155,8 @@ class DicomImage:
     frames: tuple[Frame, ...]
     notes: tuple[str, ...] = field(default=())
     localizer: bool = False
+    # Each frame's histogram, when made while the file was read (`read_images(histograms=True)`).
+    histograms: tuple[StoredHistogram, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def rows(self) -> int:
@@ -215,24 +227,27 @@ def is_zip(path: Path) -> bool:
 # --- headers ----------------------------------------------------------------------------------
 
 
-def read_images(sources: list[SourceFile], processes: int = 1) -> list[DicomImage | NotAnImage]:
+def read_images(
+    sources: list[SourceFile], processes: int = 1, histograms: bool = False
+) -> list[DicomImage | NotAnImage]:
     """`read_image` of every source, in order; a file that cannot be measured gives its NotAnImage.
 
-    With `processes` > 1 and at least PARALLEL_MIN_FILES files, the headers are parsed in that many
-    processes: a 600-slice series spends most of its reading time in its headers.
+    With `processes` > 1 and at least PARALLEL_MIN_FILES files, the files are read in that many
+    processes, each taking runs of consecutive files. With `histograms`, the frames of files whose
+    pixel data lie uncompressed in the file are histogrammed while the file is read (one pass over
+    the series instead of two); the histograms of other files are left to the measurement.
     """
     if processes > 1 and len(sources) >= PARALLEL_MIN_FILES:
-        return parallel_map(read_image_or_reason, sources, processes)
-    return [read_image_or_reason(source) for source in sources]
+        size = math.ceil(len(sources) / (processes * BATCHES_PER_PROCESS))
+        runs = [(sources[start : start + size], histograms) for start in range(0, len(sources), size)]
+        return [image for run in parallel_map(read_run, runs, processes) for image in run]
+    return read_run((sources, histograms))
 
 
-def read_image_or_reason(source: SourceFile) -> DicomImage | NotAnImage:
-    try:
-        return read_image(source)
-    except NotAnImage as error:
-        return error
-    except OSError as error:
-        return NotAnImage(f"the file cannot be read ({error.strerror or error})")
+def read_run(run: tuple[list[SourceFile], bool]) -> list[DicomImage | NotAnImage]:
+    sources, histograms = run
+    reader = ImageReader(histograms=histograms)
+    return [reader.read_or_reason(source) for source in sources]
 
 
 def parallel_map(function: Callable, items: list, processes: int) -> list:
@@ -253,9 +268,89 @@ def read_image(source: SourceFile) -> DicomImage:
     Raises NotAnImage when the file is not DICOM, holds no pixel data, holds colour pixels, or its
     pixel data is shorter than Rows × Columns × frames.
     """
-    ds = scan_plain_header(source.path, lambda: parse_header(source.path))
-    if ds is None:
-        ds = parse_header(source.path)
+    return ImageReader().read(source)
+
+
+class ImageReader:
+    """Reads files one after another, each like `read_image`, faster when they belong to one series.
+
+    The files of a series repeat most of their header. The header of the last file walked is kept:
+    the next file is first checked against its layout (`scan_plain_header(like=...)`), and when
+    everything the image is made of is the same but for the values that differ from one slice to
+    the next (PER_FILE_TAGS), the image is the previous one with those values replaced. Anything
+    else, and the file is read in full.
+    """
+
+    PER_FILE_TAGS = frozenset(
+        (*(tag_for_keyword(k) for k in ("SOPInstanceUID", "InstanceNumber", "ImagePositionPatient")), PIXEL_DATA_TAG)
+    )
+    """Pixel Data among them: a small one is read with the header, but only its length (the same in a
+    file that follows the layout) and its position are used."""
+
+    def __init__(self, histograms: bool = False) -> None:
+        self.histograms = histograms
+        self._previous: tuple[PlainHeader, DicomImage, int] | None = None  # header, image, bytes after pixels start
+
+    def read_or_reason(self, source: SourceFile) -> DicomImage | NotAnImage:
+        try:
+            image = self.read(source)
+        except NotAnImage as error:
+            return error
+        except OSError as error:
+            return NotAnImage(f"the file cannot be read ({error.strerror or error})")
+        if self.histograms and image.pixels.native_offset is not None:
+            try:
+                image = replace(image, histograms=tuple(frame_histograms(image, range(image.pixels.frames))))
+            except NotAnImage:
+                pass  # the measurement reads it again, and says why it cannot
+        return image
+
+    def read(self, source: SourceFile) -> DicomImage:
+        previous_header = self._previous[0] if self._previous else None
+        header = scan_plain_header(source.path, lambda: parse_header(source.path), like=previous_header)
+        if header is None:
+            return image_from_dataset(parse_header(source.path), source)
+        if header.layout is None:  # no Pixel Data, or not all of the header could be laid out
+            return image_from_dataset(header, source)
+        pixels_to_end = source.path.stat().st_size - header.get_item(PIXEL_DATA_TAG, keep_deferred=True).value_tell
+        image = self._like_previous(header, source, pixels_to_end)
+        if image is None:
+            image = image_from_dataset(header, source)
+            if not header.loaded and image.pixels.frames == 1:
+                self._previous = (header, image, pixels_to_end)
+        return image
+
+    def _like_previous(self, header: PlainHeader, source: SourceFile, pixels_to_end: int) -> DicomImage | None:
+        """The previous image with this file's per-file values, when nothing else differs; else None."""
+        if self._previous is None:
+            return None
+        previous_header, previous, previous_pixels_to_end = self._previous
+        if pixels_to_end != previous_pixels_to_end or header.layout is not previous_header.layout:
+            return None
+        if header.file_meta.raw_values() != previous_header.file_meta.raw_values():
+            return None
+        raw, previous_raw = header.raw_values(), previous_header.raw_values()
+        if any(raw[tag] != previous_raw[tag] for tag in raw.keys() - self.PER_FILE_TAGS):
+            return None
+        frame = previous.frames[0]
+        if raw.get(IMAGE_POSITION_TAG) != previous_raw.get(IMAGE_POSITION_TAG):
+            frame = replace(frame, position_mm=read_floats(header, "ImagePositionPatient", 3)[0])
+        pixels = previous.pixels
+        if pixels.native_offset is not None:
+            pixels = replace(pixels, native_offset=header.get_item(PIXEL_DATA_TAG, keep_deferred=True).value_tell)
+        return replace(
+            previous,
+            path=source.path,
+            name=source.name,
+            sop_instance_uid=str(header.get("SOPInstanceUID", "")),
+            instance_number=optional_int(header, "InstanceNumber"),
+            frames=(frame,),
+            pixels=pixels,
+        )
+
+
+def image_from_dataset(ds, source: SourceFile) -> DicomImage:
+    """The image a parsed header describes (a pydicom Dataset, or a PlainHeader that answers like one)."""
     sop_class_uid = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
     if sop_class_uid == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
         raise NotAnImage("a DICOM directory (DICOMDIR) that lists other files; it holds no image")
@@ -637,17 +732,19 @@ def normal_of(orientation: tuple[float, ...] | None) -> np.ndarray:
 # --- pixels -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StoredHistogram:
-    """The distinct stored values of one frame (ascending) and how many pixels hold each."""
-
-    values: np.ndarray  # (k,) int64, or float64 for float pixel data
-    counts: np.ndarray  # (k,) int64
-
-
 def frame_histograms(image: DicomImage, indices: range) -> list[StoredHistogram]:
     """Histogram the frames `indices` of `image`, one frame in memory at a time."""
-    return [histogram_stored(frame, image.pixels) for frame in iter_stored_frames(image, indices)]
+    return [compact(histogram_stored(frame, image.pixels)) for frame in iter_stored_frames(image, indices)]
+
+
+def compact(histogram: StoredHistogram) -> StoredHistogram:
+    """The same histogram in 32-bit integers where they hold it: half the bytes to keep and to send between processes."""
+    values, counts = histogram.values, histogram.counts
+    if values.dtype.kind == "i" and len(values) and -(1 << 31) <= values[0] and values[-1] < 1 << 31:
+        values = values.astype(np.int32)
+    if len(counts) and counts.max() < 1 << 31:
+        counts = counts.astype(np.int32)
+    return StoredHistogram(values, counts)
 
 
 def frame_stored_values(image: DicomImage, index: int) -> np.ndarray:
