@@ -96,6 +96,14 @@ class Span(NamedTuple):
     elements: tuple[LaidOut, ...]
 
 
+class Kept(NamedTuple):
+    """A kept element (or Pixel Data): as laid out, its bytes and its raw element in the file walked."""
+
+    element: LaidOut
+    whole: bytes | None  # tag, VR, length and value, when the header was read in one block
+    raw: RawDataElement
+
+
 class Layout(NamedTuple):
     """The elements of a walked file, in order, up to Pixel Data: what `follow_layout` checks another file against.
 
@@ -103,8 +111,8 @@ class Layout(NamedTuple):
     Spans, which another file of the series usually repeats byte for byte.
     """
 
-    meta: tuple[LaidOut | Span, ...]
-    data: tuple[LaidOut | Span, ...]
+    meta: tuple[Kept | Span, ...]
+    data: tuple[Kept | Span, ...]
     implicit: bool
     meta_present: frozenset[int]
     present: frozenset[int]
@@ -198,9 +206,14 @@ class PlainHeader:
         """Whether something was asked that only pydicom's full parse of the file answers."""
         return self._dataset is not None or (self._file_meta is not None and self._file_meta.loaded)
 
-    def raw_values(self) -> dict[int, tuple[str | None, bytes | None]]:
-        """The VR and bytes of each kept element, by tag: what the values asked of this header are made from."""
-        return {tag: (raw.VR, raw.value) for tag, raw in self._elements.items()}
+    def differs_from(self, other: PlainHeader, ignoring: frozenset = frozenset(), only: int | None = None) -> bool:
+        """Whether the kept elements (or the `only` one) differ in tag, VR or bytes: what values are made from."""
+        mine, theirs = self._elements, other._elements
+        if only is not None:
+            return differ(mine.get(only), theirs.get(only))
+        if mine.keys() != theirs.keys():
+            return True
+        return any(differ(raw, theirs[tag]) for tag, raw in mine.items() if tag not in ignoring)
 
     @property
     def file_meta(self):
@@ -249,6 +262,12 @@ class PlainHeader:
         return self._encodings
 
 
+def differ(raw: RawDataElement | None, other: RawDataElement | None) -> bool:
+    if raw is other:
+        return False
+    return raw is None or other is None or (raw.VR, raw.value) != (other.VR, other.value)
+
+
 def scan_plain_header(path: Path, load_dataset: Callable[[], Any], like: PlainHeader | None = None) -> PlainHeader | None:
     """The header of a plain file, walked without pydicom; None for any other file.
 
@@ -292,8 +311,8 @@ def walk_header(cursor: Cursor, load_dataset: Callable[[], Any]) -> PlainHeader:
         # The header as read, when it all came in the first block (as it does but for large private blobs).
         first = cursor.block[:header_bytes] if cursor.base == 0 and header_bytes <= len(cursor.block) else None
         layout = Layout(
-            meta=layout_steps(meta_layout, META_TAGS, first),
-            data=layout_steps(data_layout, KEPT_TAGS, first),
+            meta=layout_steps(meta_layout, meta_elements, first),
+            data=layout_steps(data_layout, elements, first),
             implicit=implicit,
             meta_present=frozenset(meta_present),
             present=frozenset(present),
@@ -302,21 +321,23 @@ def walk_header(cursor: Cursor, load_dataset: Callable[[], Any]) -> PlainHeader:
     return plain_header(meta_elements, elements, layout, implicit, meta_present, present, stopped_at_pixels, load_dataset)
 
 
-def layout_steps(laid_out: list[LaidOut], kept: frozenset, first: bytes | None) -> tuple[LaidOut | Span, ...]:
+def layout_steps(laid_out: list[LaidOut], kept: dict[int, RawDataElement], first: bytes | None) -> tuple[Kept | Span, ...]:
     """Kept elements and Pixel Data one by one, the elements between them in Spans (when `first` holds their bytes)."""
-    steps: list[LaidOut | Span] = []
+    steps: list[Kept | Span] = []
     run: list[LaidOut] = []
     for element in [*laid_out, None]:
-        if element is not None and element.tag not in kept and element.tag != PIXEL_DATA:
+        if element is not None and element.tag not in kept:
             run.append(element)
             continue
         if run and first is not None:
             steps.append(Span(first[run[0].at : run[-1].end], tuple(run)))
         elif run:
-            steps.extend(run)
+            steps.extend(Span(None, (each,)) for each in run)
         run = []
         if element is not None:
-            steps.append(element)
+            # Pixel Data is always read again: a small value differs from file to file.
+            whole = first[element.at : element.end] if first is not None and element.tag != PIXEL_DATA else None
+            steps.append(Kept(element, whole, kept[element.tag]))
     return tuple(steps)
 
 
@@ -376,12 +397,15 @@ def follow_elements(block: bytes, at: int, steps: tuple, implicit: bool, kept: f
     """Follow a layout's steps through `block` from `at`, keeping the raw kept elements; where it ends, or None."""
     for step in steps:
         if type(step) is Span:
-            if block.startswith(step.whole, at):
+            if step.whole is not None and block.startswith(step.whole, at):
                 at += len(step.whole)
                 continue
             at = follow_each(block, at, step.elements, implicit, kept, into)
+        elif step.element.at == at and step.whole is not None and block.startswith(step.whole, at):
+            into[step.element.tag] = step.raw  # the same bytes in the same place: the same raw element
+            at += len(step.whole)
         else:
-            at = follow_each(block, at, (step,), implicit, kept, into)
+            at = follow_each(block, at, (step.element,), implicit, kept, into)
         if at is None:
             return None
     return at

@@ -371,8 +371,7 @@ def distinct_values(arrays: list[np.ndarray]) -> np.ndarray:
         high = max(int(a[-1]) for a in arrays)
         if high - low < 1 << 24:
             present = np.zeros(high - low + 1, dtype=bool)
-            for array in arrays:
-                present[array - low] = True
+            present[np.concatenate(arrays) - low] = True
             return np.flatnonzero(present).astype(np.int64) + low
     return np.unique(np.concatenate(arrays))
 

@@ -5,8 +5,10 @@ written for the person who uploaded it; callers collect those reasons per file a
 """
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
+import os
 import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -175,11 +177,26 @@ def collect_paths(paths: Iterable[Path]) -> list[SourceFile]:
     sources = []
     for path in paths:
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                sources.append(SourceFile(name=str(child.relative_to(path.parent)), path=child))
+            for parts in sorted(files_under(path)):
+                name = "/".join(part for part in (path.name, *parts) if part)  # "." has no name
+                sources.append(SourceFile(name=name, path=path.joinpath(*parts)))
         else:
             sources.append(SourceFile(name=path.name, path=path))
     return sources
+
+
+def files_under(folder: Path) -> Iterator[tuple[str, ...]]:
+    """The regular files below `folder` (symbolic links to files included, to folders not followed),
+    as the names on the way to each."""
+    pending: list[tuple[str, ...]] = [()]
+    while pending:
+        parts = pending.pop()
+        with os.scandir(folder.joinpath(*parts)) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((*parts, entry.name))
+                elif entry.is_file():
+                    yield (*parts, entry.name)
 
 
 def unpack_sources(sources: Iterable[SourceFile], workdir: Path) -> tuple[list[SourceFile], list[Skipped]]:
@@ -327,13 +344,12 @@ class ImageReader:
         previous_header, previous, previous_pixels_to_end = self._previous
         if pixels_to_end != previous_pixels_to_end or header.layout is not previous_header.layout:
             return None
-        if header.file_meta.raw_values() != previous_header.file_meta.raw_values():
-            return None
-        raw, previous_raw = header.raw_values(), previous_header.raw_values()
-        if any(raw[tag] != previous_raw[tag] for tag in raw.keys() - self.PER_FILE_TAGS):
+        if header.file_meta.differs_from(previous_header.file_meta) or header.differs_from(
+            previous_header, ignoring=self.PER_FILE_TAGS
+        ):
             return None
         frame = previous.frames[0]
-        if raw.get(IMAGE_POSITION_TAG) != previous_raw.get(IMAGE_POSITION_TAG):
+        if header.differs_from(previous_header, only=IMAGE_POSITION_TAG):
             frame = replace(frame, position_mm=read_floats(header, "ImagePositionPatient", 3)[0])
         pixels = previous.pixels
         if pixels.native_offset is not None:
@@ -791,9 +807,10 @@ def histogram_stored(frame: np.ndarray, layout: PixelLayout) -> StoredHistogram:
     words = frame.view(np.dtype(f"u{frame.dtype.itemsize}")) if frame.dtype.kind == "i" else frame
     word_counts = np.bincount(words.ravel())
     present = np.flatnonzero(word_counts)
-    counts = word_counts[present].astype(np.int64)
-    values = word_values(present, frame.dtype, layout)
-    if np.all(values[1:] > values[:-1]):
+    counts = word_counts[present]
+    table, ascending = word_table(frame.dtype, layout.native_offset is not None, layout.bits_stored, layout.signed)
+    values = table[present].astype(np.int64)
+    if ascending or np.all(values[1:] > values[:-1]):
         return StoredHistogram(values, counts)
     order = np.argsort(values, kind="stable")
     values, counts = values[order], counts[order]
@@ -801,22 +818,31 @@ def histogram_stored(frame: np.ndarray, layout: PixelLayout) -> StoredHistogram:
     return StoredHistogram(unique, np.add.reduceat(counts, starts))
 
 
-def word_values(words: np.ndarray, dtype: np.dtype, layout: PixelLayout) -> np.ndarray:
+@functools.lru_cache(maxsize=16)
+def word_table(dtype: np.dtype, native: bool, bits_stored: int, signed: bool) -> tuple[np.ndarray, bool]:
+    """The stored value of every possible 8- or 16-bit pixel word (see `word_values`), and whether
+    they ascend with the word (then any histogram over words is already in order of values)."""
+    table = word_values(np.arange(1 << (dtype.itemsize * 8)), dtype, native, bits_stored, signed)
+    table.setflags(write=False)
+    return table, bool(np.all(table[1:] > table[:-1]))
+
+
+def word_values(words: np.ndarray, dtype: np.dtype, native: bool, bits_stored: int, signed: bool) -> np.ndarray:
     """The stored values that raw pixel words stand for.
 
     Words from pydicom are already corrected: only their signedness is restored. Words read
-    straight from the file get what pydicom does to them: the bits above Bits Stored are dropped,
-    and with signed data the top stored bit is the sign.
+    straight from the file (`native`) get what pydicom does to them: the bits above Bits Stored
+    are dropped, and with signed data the top stored bit is the sign.
     """
     words = words.astype(np.int64)
     bits = dtype.itemsize * 8
-    if layout.native_offset is None:
+    if not native:
         if dtype.kind == "i":
             return np.where(words >= 1 << (bits - 1), words - (1 << bits), words)
         return words
-    stored_bits = min(layout.bits_stored, bits) if layout.bits_stored > 0 else bits
+    stored_bits = min(bits_stored, bits) if bits_stored > 0 else bits
     values = words & ((1 << stored_bits) - 1)
-    if layout.signed:
+    if signed:
         values = np.where(values >= 1 << (stored_bits - 1), values - (1 << stored_bits), values)
     return values
 
@@ -828,5 +854,5 @@ def stored_values(frame: np.ndarray, layout: PixelLayout) -> np.ndarray:
     if frame.dtype.itemsize > 2:
         return frame.astype(np.int64)
     words = frame.view(np.dtype(f"u{frame.dtype.itemsize}")) if frame.dtype.kind == "i" else frame
-    lookup = word_values(np.arange(1 << (frame.dtype.itemsize * 8)), frame.dtype, layout)
-    return lookup[words]
+    table, _ = word_table(frame.dtype, layout.native_offset is not None, layout.bits_stored, layout.signed)
+    return table[words]
