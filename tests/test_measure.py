@@ -17,7 +17,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRBigEndian, JPEGLSLossless, RLELossless
 
 from volumes import services
-from volumes.imaging.geometry import split_into_volumes
+from volumes.imaging.geometry import VolumeImages, split_into_volumes
 from volumes.imaging.measure import (
     AUTOMATIC_MODES,
     ThresholdRequest,
@@ -25,7 +25,7 @@ from volumes.imaging.measure import (
     histogram_volume,
     measure_histogram,
 )
-from volumes.imaging.reading import NotAnImage, collect_paths, read_image
+from volumes.imaging.reading import NotAnImage, collect_paths, read_images
 
 from .conftest import PHANTOM_DIR, PHANTOM_VOLUME_MM3, PHANTOM_VOXELS, SEED_FILE, SEED_VOLUME_MM3, SEED_VOXELS
 from .phantoms import (
@@ -147,6 +147,7 @@ SYNTHETIC = [
 class Checked:
     histogram: VolumeHistogram
     reference: np.ndarray  # the simple definition's modality values
+    volume: VolumeImages  # its images, histogrammed while they were read (where the pixels are uncompressed)
 
 
 @pytest.fixture(scope="module", params=["seed-file", "ct-phantom-philips", *SYNTHETIC])
@@ -157,14 +158,12 @@ def checked(request, tmp_path_factory) -> Checked:
         paths = [PHANTOM_DIR]
     else:
         paths = synthetic(tmp_path_factory.mktemp(request.param), request.param)
-    images = []
-    for source in collect_paths(paths):
-        try:
-            images.append(read_image(source))
-        except NotAnImage:
-            continue
+    sources = collect_paths(paths)
+    images = [image for image in read_images(sources, processes=2, histograms=True) if not isinstance(image, NotAnImage)]
     [volume] = split_into_volumes(images)
-    return Checked(histogram=histogram_volume(volume, processes=2), reference=simple_modality_volume(paths))
+    return Checked(
+        histogram=histogram_volume(volume, processes=2), reference=simple_modality_volume(paths), volume=volume
+    )
 
 
 @pytest.mark.parametrize(
@@ -196,6 +195,13 @@ def test_the_otsu_threshold_splits_the_series_where_the_simple_definition_counts
     assert low < result.threshold_modality < high
     assert 0 < result.voxels_above < checked.reference.size
     assert result.threshold == pytest.approx((result.threshold_modality - low) / (high - low), rel=1e-12)
+
+
+def test_histograms_made_while_reading_equal_those_made_by_the_measurement(checked):
+    later = VolumeImages(
+        images=tuple(replace(image, histograms=None) for image in checked.volume.images), part=checked.volume.part
+    )
+    assert histogram_volume(later).to_bytes() == checked.histogram.to_bytes()
 
 
 def test_a_stored_histogram_measures_exactly_like_the_one_it_was_saved_from(checked):
