@@ -247,6 +247,36 @@ def test_monochrome1_thresholds_the_modality_values_warns_and_shows_the_preview_
     assert corners[0] > 200 and corners[1] < 50
 
 
+def preview_of(folder, max_pixels: int) -> tuple[Image.Image, object]:
+    images = [read_image(SourceFile(p.name, p)) for p in sorted(folder.iterdir())]
+    histogram = histogram_volume(split_into_volumes(images)[0])
+    result, above = measure_histogram(histogram, ThresholdRequest("normalized", 0.5))
+    return Image.open(io.BytesIO(preview_png(histogram, above, max_pixels=max_pixels))), result
+
+
+def test_the_preview_tints_exactly_the_voxels_of_the_middle_slice_above_the_threshold(tmp_path):
+    spec = SeriesSpec(pixel_spacing=(0.5, 0.5))  # square pixels: drawn at its own size, 10 × 12
+    write_series(tmp_path, spec)
+    picture, result = preview_of(tmp_path, max_pixels=spec.phantom.rows)
+    assert picture.format == "PNG" and picture.size == (spec.phantom.columns, spec.phantom.rows)
+    rgb = np.asarray(picture.convert("RGB")).astype(int)
+    tinted = (rgb[..., 0] > rgb[..., 1]) & (rgb[..., 1] > rgb[..., 2])
+    grey = (rgb[..., 0] == rgb[..., 1]) & (rgb[..., 1] == rgb[..., 2])
+    assert (tinted | grey).all()
+    # The middle slice along the normal (positions step along z here), read by pydicom.
+    datasets = sorted((pydicom.dcmread(p) for p in tmp_path.iterdir()), key=lambda ds: float(ds.ImagePositionPatient[2]))
+    middle = datasets[len(datasets) // 2]
+    modality = middle.pixel_array * float(middle.RescaleSlope) + float(middle.RescaleIntercept)
+    assert tinted.tolist() == (modality > result.threshold_modality).tolist()
+    assert 0 < tinted.sum() < tinted.size
+
+
+def test_the_preview_keeps_the_physical_aspect_ratio(tmp_path):
+    write_series(tmp_path, SeriesSpec(pixel_spacing=(0.5, 0.75)))  # 12 rows of 0.5 mm, 10 columns of 0.75 mm
+    picture, _ = preview_of(tmp_path, max_pixels=300)
+    assert picture.size == (300, 240)  # 7.5 mm wide, 6 mm high
+
+
 # --- multi-frame objects ----------------------------------------------------------------------------
 
 

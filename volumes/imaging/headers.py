@@ -92,7 +92,7 @@ class LaidOut(NamedTuple):
 class Span(NamedTuple):
     """Consecutive elements that are not kept: their bytes in the file walked, and each of them."""
 
-    whole: bytes
+    whole: bytes | None  # None when the header was not read in one block: each element is then followed
     elements: tuple[LaidOut, ...]
 
 

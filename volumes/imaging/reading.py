@@ -131,8 +131,8 @@ class PixelLayout:
 class StoredHistogram:
     """The distinct stored values of one frame (ascending) and how many pixels hold each."""
 
-    values: np.ndarray  # (k,) int64, or float64 for float pixel data
-    counts: np.ndarray  # (k,) int64
+    values: np.ndarray  # (k,) integers (int32 once `compact`), or float64 for float pixel data
+    counts: np.ndarray  # (k,) integers
 
 
 @dataclass(frozen=True)
