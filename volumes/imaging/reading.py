@@ -275,11 +275,8 @@ def parallel_map(function: Callable, items: list, processes: int) -> list:
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     batch = max(1, math.ceil(len(items) / (processes * BATCHES_PER_PROCESS)))
-    pool = ProcessPoolExecutor(max_workers=processes, mp_context=context)
-    try:
+    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
         return list(pool.map(function, items, chunksize=batch))
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)  # the processes end on their own; nothing waits for that
 
 
 def read_image(source: SourceFile) -> DicomImage:
