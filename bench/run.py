@@ -11,8 +11,10 @@ into bench/out/, then for each size runs, each in a fresh process:
   obvious    pydicom dcmread of every file, stack, float64, rescale, normalise, np.where, sum
   floor      read the files' bytes and histogram their pixel data, nothing else (one process)
 
-All must count the same voxels above 0.5 (normalised over the series). Times are the best of up to
---repeats runs after a warm-up run (so the page cache is warm), within --budget seconds per variant.
+All must count the same voxels above 0.5 (normalised over the series). Each variant runs in a process
+of its own, warmed up once (so the page cache is warm); then --repeats rounds each time every variant
+once, in turn, so that all of them see the same drifts of the machine's speed. Times are the best
+(and the median) of those runs; a variant whose runs add up to --budget seconds sits out the rest.
 Peak memory is the process's peak RSS (VmHWM) minus its RSS once it has imported every module used
 here and done nothing else (an idle worker); "workers" is the largest peak RSS of the processes it
 started minus that of a process forked from it that did nothing. The targets of issue 4 are judged
@@ -163,8 +165,11 @@ def idle_fork_mb() -> float:
     return workers_peak_mb()
 
 
-def child_variant(variant: str, folder: Path, repeats: int, budget_s: float) -> dict:
-    """Warm up, then time up to `repeats` runs within `budget_s`; report the best and the peak memory."""
+def child_variant(variant: str, folder: Path) -> None:
+    """Serve timed runs of one variant: warm up, say so, then time one run per "run" line on stdin.
+
+    Prints one JSON line when ready and after each run; on "done", the peak memory, then exits.
+    """
     import SimpleITK  # noqa: F401  every child imports the same modules, so their idle baselines compare
 
     idle_mb = status_mb("VmRSS")
@@ -172,23 +177,68 @@ def child_variant(variant: str, folder: Path, repeats: int, budget_s: float) -> 
     reset_peak_rss()
     count = COUNTERS[variant]
     voxels = count(folder)  # warm-up: page cache, imports made on first use
-    times = []
-    started = time.perf_counter()
-    while len(times) < repeats and (not times or time.perf_counter() - started < budget_s):
+    print(json.dumps({"voxels": voxels}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
         t0 = time.perf_counter()
         again = count(folder)
-        times.append(time.perf_counter() - t0)
-        if again != voxels:
-            raise SystemExit(f"{variant} counted {voxels} then {again}")
+        print(json.dumps({"s": time.perf_counter() - t0, "voxels": again}), flush=True)
     workers_mb = workers_peak_mb()
-    return {
-        "voxels": voxels,
-        "best_s": min(times),
-        "runs": len(times),
-        "idle_mb": idle_mb,
+    print(json.dumps({
         "peak_mb": status_mb("VmHWM") - idle_mb,
         "workers_mb": workers_mb - idle_worker_mb if workers_mb > idle_worker_mb else None,
-    }
+    }), flush=True)
+
+
+def time_variants(folder: Path, repeats: int, budget_s: float) -> dict[str, dict]:
+    """Time every variant in rounds, each round running each variant once, in a rotating order.
+
+    The machine's speed drifts over minutes; interleaving the variants exposes them all to the same
+    drift, so their ratios hold even when their absolute times do not. A variant whose timed runs
+    add up to `budget_s` sits out the rounds after that (it keeps its best).
+    """
+    children = {}
+    for variant in VARIANTS:  # one at a time: warm-ups must not overlap
+        command = [sys.executable, str(Path(__file__).resolve()), "--child", variant, str(folder)]
+        child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        children[variant] = (child, read_reply(child, variant))
+    times: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    for round_number in range(repeats):
+        order = VARIANTS[round_number % len(VARIANTS):] + VARIANTS[: round_number % len(VARIANTS)]
+        for variant in order:
+            if times[variant] and sum(times[variant]) >= budget_s:
+                continue
+            child, ready = children[variant]
+            child.stdin.write("run\n")
+            child.stdin.flush()
+            reply = read_reply(child, variant)
+            if reply["voxels"] != ready["voxels"]:
+                raise SystemExit(f"{variant} counted {ready['voxels']} then {reply['voxels']}")
+            times[variant].append(reply["s"])
+    results = {}
+    for variant, (child, ready) in children.items():
+        child.stdin.write("done\n")
+        child.stdin.flush()
+        memory = read_reply(child, variant)
+        child.wait()
+        runs = sorted(times[variant])
+        results[variant] = {
+            "voxels": ready["voxels"],
+            "best_s": runs[0],
+            "median_s": runs[len(runs) // 2],
+            "runs": len(runs),
+            **memory,
+        }
+    return results
+
+
+def read_reply(child: subprocess.Popen, variant: str) -> dict:
+    line = child.stdout.readline()
+    if not line:
+        child.wait()
+        raise SystemExit(f"{variant} failed (exit status {child.returncode})")
+    return json.loads(line)
 
 
 def child_remeasure(folder: Path, repeats: int) -> dict:
@@ -247,13 +297,14 @@ def report_size(slices: int, results: dict[str, dict], judge: bool) -> list[str]
     lines = [
         f"{slices} slices of {phantom.ROWS}×{phantom.COLUMNS}, 16-bit "
         f"({slices * phantom.ROWS * phantom.COLUMNS * 2 / 2**20:.0f} MiB of pixels)",
-        f"  {'':10} {'voxels > 0.5':>13} {'best s':>8} {'runs':>5} {'÷ ours':>7} {'peak MB':>8} {'workers MB':>11}",
+        f"  {'':10} {'voxels > 0.5':>13} {'best s':>8} {'median s':>9} {'runs':>5} {'÷ ours':>7} {'peak MB':>8} "
+        f"{'workers MB':>11}",
     ]
     for variant in VARIANTS:
         r = results[variant]
         workers = f"{r['workers_mb']:.0f}" if r["workers_mb"] is not None else "-"
         lines.append(
-            f"  {LABELS[variant]:10} {r['voxels']:>13,} {r['best_s']:>8.3f} {r['runs']:>5} "
+            f"  {LABELS[variant]:10} {r['voxels']:>13,} {r['best_s']:>8.3f} {r['median_s']:>9.3f} {r['runs']:>5} "
             f"{r['best_s'] / ours['best_s']:>7.2f} {r['peak_mb']:>8.0f} {workers:>11}"
         )
     agree = len({r["voxels"] for r in results.values()}) == 1
@@ -288,16 +339,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[150, 600], help="slices per series")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per variant, at most")
-    parser.add_argument("--budget", type=float, default=10.0, help="seconds of timed runs per variant, at most")
+    parser.add_argument("--budget", type=float, default=20.0, help="seconds of timed runs per variant, about")
     parser.add_argument("--out", type=Path, default=BENCH / "out", help="where the series are generated")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         variant, folder = args.child[0], Path(args.child[1])
-        result = child_remeasure(folder, args.repeats) if variant == "remeasure" else child_variant(
-            variant, folder, args.repeats, args.budget
-        )
-        print(json.dumps(result))
+        if variant == "remeasure":
+            print(json.dumps(child_remeasure(folder, args.repeats)))
+        else:
+            child_variant(variant, folder)
         return
 
     print("\n".join(machine_lines()), flush=True)
@@ -309,9 +360,7 @@ def main() -> None:
         print(f"series    {slices} slices in {folders[slices]} ({time.perf_counter() - t0:.1f} s to generate or check)", flush=True)
     peaks = {}
     for slices, folder in folders.items():
-        results = {}
-        for variant in VARIANTS:
-            results[variant] = run_child(variant, str(folder), "--repeats", str(args.repeats), "--budget", str(args.budget))
+        results = time_variants(folder, args.repeats, args.budget)
         remeasure = run_child("remeasure", str(folder), "--repeats", str(args.repeats))
         print()
         print("\n".join(report_size(slices, results, judge=slices == max(folders))))

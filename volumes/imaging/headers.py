@@ -7,7 +7,8 @@ measurement reads (KEPT_KEYWORDS) and converts them with pydicom's own value con
 is the one pydicom gives. Anything else asked of it (the value of another element, a sequence, an
 unusual VR) is answered by pydicom's full parse, made on first need. A file that is not plain
 (no preamble, big-endian, compressed, deflated, irregular elements) gives None: the caller reads it
-with pydicom as before.
+with pydicom as before. The files of a series repeat one another's header, so a file can also be
+read by following the layout of one read before (`follow_layout`): comparing bytes, not decoding them.
 """
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ MAX_ZIP_DEPTH = 3
 PARALLEL_MIN_FILES = 24
 """Below this many files, parsing the headers in one process beats starting others."""
 
-BATCHES_PER_PROCESS = 4
+BATCHES_PER_PROCESS = 8
 """How many batches each process of `parallel_map` takes: few enough to keep round trips rare,
 enough that a process slowed by other work does not hold up the rest for long."""
 
