@@ -306,6 +306,7 @@ class ImageReader:
 
     def __init__(self, histograms: bool = False) -> None:
         self.histograms = histograms
+        self._frames = FrameBuffer()
         self._previous: tuple[PlainHeader, DicomImage, int] | None = None  # header, image, bytes after pixels start
 
     def read_or_reason(self, source: SourceFile) -> DicomImage | NotAnImage:
@@ -317,7 +318,8 @@ class ImageReader:
             return NotAnImage(f"the file cannot be read ({error.strerror or error})")
         if self.histograms and image.pixels.native_offset is not None:
             try:
-                image = replace(image, histograms=tuple(frame_histograms(image, range(image.pixels.frames))))
+                histograms = frame_histograms(image, range(image.pixels.frames), self._frames)
+                image = replace(image, histograms=tuple(histograms))
             except NotAnImage:
                 pass  # the measurement reads it again, and says why it cannot
         return image
@@ -748,9 +750,24 @@ def normal_of(orientation: tuple[float, ...] | None) -> np.ndarray:
 # --- pixels -----------------------------------------------------------------------------------
 
 
-def frame_histograms(image: DicomImage, indices: range) -> list[StoredHistogram]:
+class FrameBuffer:
+    """Memory for one uncompressed frame, reused from frame to frame and file to file: reading a series
+    into the same memory is much faster than allocating new memory for every slice."""
+
+    def __init__(self) -> None:
+        self._memory = np.empty(0, dtype=np.uint8)
+
+    def take(self, size: int) -> np.ndarray:
+        """`size` bytes of the buffer; what they held before is overwritten by the next frame read."""
+        if self._memory.size < size:
+            self._memory = np.empty(size, dtype=np.uint8)
+        return self._memory[:size]
+
+
+def frame_histograms(image: DicomImage, indices: range, buffer: FrameBuffer | None = None) -> list[StoredHistogram]:
     """Histogram the frames `indices` of `image`, one frame in memory at a time."""
-    return [compact(histogram_stored(frame, image.pixels)) for frame in iter_stored_frames(image, indices)]
+    frames = iter_stored_frames(image, indices, buffer or FrameBuffer())
+    return [compact(histogram_stored(frame, image.pixels)) for frame in frames]
 
 
 def compact(histogram: StoredHistogram) -> StoredHistogram:
@@ -770,20 +787,23 @@ def frame_stored_values(image: DicomImage, index: int) -> np.ndarray:
     raise NotAnImage(f"frame {index + 1} is missing from the pixel data")
 
 
-def iter_stored_frames(image: DicomImage, wanted: range) -> Iterator[np.ndarray]:
-    """Yield frames as they are encoded: raw words read straight from the file, or pydicom's arrays."""
+def iter_stored_frames(image: DicomImage, wanted: range, buffer: FrameBuffer | None = None) -> Iterator[np.ndarray]:
+    """Yield frames as they are encoded: raw words read straight from the file, or pydicom's arrays.
+
+    With a `buffer`, raw words are read into it: each frame yielded is then valid until the next.
+    """
     layout = image.pixels
     if layout.native_offset is not None:
         bytes_per_pixel = layout.bits_allocated // 8
         dtype = np.dtype(f"{'>' if layout.big_endian else '<'}u{bytes_per_pixel}")
-        frame_pixels = layout.rows * layout.columns
-        with open(image.path, "rb") as f:
+        frame_bytes = layout.rows * layout.columns * bytes_per_pixel
+        with open(image.path, "rb", buffering=0) as f:
             for index in wanted:
-                f.seek(layout.native_offset + index * frame_pixels * bytes_per_pixel)
-                raw = np.fromfile(f, dtype=dtype, count=frame_pixels)
-                if raw.size != frame_pixels:
+                raw = buffer.take(frame_bytes) if buffer is not None else np.empty(frame_bytes, dtype=np.uint8)
+                f.seek(layout.native_offset + index * frame_bytes)
+                if read_into(f, raw) != frame_bytes:
                     raise NotAnImage(f"truncated pixel data: frame {index + 1} is incomplete")
-                yield raw
+                yield raw.view(dtype)
         return
     try:
         ds = pydicom.dcmread(image.path, force=True)
@@ -794,6 +814,17 @@ def iter_stored_frames(image: DicomImage, wanted: range) -> Iterator[np.ndarray]
         raise
     except Exception as error:  # decoders raise many kinds on damaged data
         raise NotAnImage(f"the pixel data cannot be decoded ({describe(error)})") from None
+
+
+def read_into(f, memory: np.ndarray) -> int:
+    """Fill `memory` from the file; how many bytes it got (fewer only at the end of the file)."""
+    got = 0
+    while got < memory.size:
+        count = f.readinto(memory[got:])
+        if not count:
+            break
+        got += count
+    return got
 
 
 def histogram_stored(frame: np.ndarray, layout: PixelLayout) -> StoredHistogram:
