@@ -32,12 +32,14 @@ PIXEL_DATA = 0x7FE00010
 SPECIFIC_CHARACTER_SET = 0x00080005
 TRANSFER_SYNTAX_UID = 0x00020010
 ITEM = 0xFFFEE000
-ITEM_END = 0xFFFEE00D
 SEQUENCE_END = 0xFFFEE0DD
 UNDEFINED_LENGTH = 0xFFFFFFFF
 
 READ_BYTES = 16384
 """How much of a file is read at a time: a CT header and its private blobs fit in one read."""
+FOLLOW_SLACK_BYTES = 2048
+"""Read this much beyond where the other file's Pixel Data starts when following its layout: room for
+a header a little longer (longer UIDs and positions) and for a small Pixel Data value."""
 MAX_NESTING = 8
 """Sequences nested deeper than this are left to pydicom."""
 
@@ -377,7 +379,7 @@ def follow_layout(f, layout: Layout, load_dataset: Callable[[], Any]) -> PlainHe
     differs is read, as a walk would read it. What this gives is what `walk_header` gives for the
     same file; anything else (another element, a length running past what was read) gives None.
     """
-    block = f.read(max(READ_BYTES, layout.header_bytes + 1024 + 4))
+    block = f.read(max(READ_BYTES, layout.header_bytes + FOLLOW_SLACK_BYTES))
     if block[128:132] != b"DICM":
         return None
     meta_elements: dict[int, RawDataElement] = {}
