@@ -209,14 +209,16 @@ class PlainHeader:
         """Whether something was asked that only pydicom's full parse of the file answers."""
         return self._dataset is not None or (self._file_meta is not None and self._file_meta.loaded)
 
-    def differs_from(self, other: PlainHeader, ignoring: frozenset = frozenset(), only: int | None = None) -> bool:
-        """Whether the kept elements (or the `only` one) differ in tag, VR or bytes: what values are made from."""
+    def differs_from(self, other: PlainHeader, ignoring: frozenset = frozenset()) -> bool:
+        """Whether the kept elements differ in tag, VR or bytes (what values are made from), but for `ignoring`."""
         mine, theirs = self._elements, other._elements
-        if only is not None:
-            return differ(mine.get(only), theirs.get(only))
         if mine.keys() != theirs.keys():
             return True
         return any(differ(raw, theirs[tag]) for tag, raw in mine.items() if tag not in ignoring)
+
+    def differs_at(self, other: PlainHeader, tag: int) -> bool:
+        """Whether one kept element differs in VR or bytes, or is in one header only."""
+        return differ(self._elements.get(tag), other._elements.get(tag))
 
     @property
     def file_meta(self):

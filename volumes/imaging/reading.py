@@ -331,15 +331,18 @@ class ImageReader:
             return image_from_dataset(parse_header(source.path), source)
         if header.layout is None:  # no Pixel Data, or not all of the header could be laid out
             return image_from_dataset(header, source)
-        pixels_to_end = source.path.stat().st_size - header.get_item(PIXEL_DATA_TAG, keep_deferred=True).value_tell
-        image = self._like_previous(header, source, pixels_to_end)
+        pixels_at = header.get_item(PIXEL_DATA_TAG, keep_deferred=True).value_tell
+        pixels_to_end = source.path.stat().st_size - pixels_at
+        image = self._like_previous(header, source, pixels_at, pixels_to_end)
         if image is None:
             image = image_from_dataset(header, source)
             if not header.loaded and image.pixels.frames == 1:
                 self._previous = (header, image, pixels_to_end)
         return image
 
-    def _like_previous(self, header: PlainHeader, source: SourceFile, pixels_to_end: int) -> DicomImage | None:
+    def _like_previous(
+        self, header: PlainHeader, source: SourceFile, pixels_at: int, pixels_to_end: int
+    ) -> DicomImage | None:
         """The previous image with this file's per-file values, when nothing else differs; else None."""
         if self._previous is None:
             return None
@@ -351,11 +354,11 @@ class ImageReader:
         ):
             return None
         frame = previous.frames[0]
-        if header.differs_from(previous_header, only=IMAGE_POSITION_TAG):
+        if header.differs_at(previous_header, IMAGE_POSITION_TAG):
             frame = replace(frame, position_mm=read_floats(header, "ImagePositionPatient", 3)[0])
         pixels = previous.pixels
         if pixels.native_offset is not None:
-            pixels = replace(pixels, native_offset=header.get_item(PIXEL_DATA_TAG, keep_deferred=True).value_tell)
+            pixels = replace(pixels, native_offset=pixels_at)
         return replace(
             previous,
             path=source.path,
