@@ -12,7 +12,8 @@ into bench/out/, then for each size runs, each in a fresh process:
   floor      read the files' bytes and histogram their pixel data, nothing else (one process)
 
 All must count the same voxels above 0.5 (normalised over the series). Each variant runs in a process
-of its own, warmed up once (so the page cache is warm); then --repeats rounds each time every variant
+of its own, warmed up once (so the page cache is warm, and ours has started its reading processes,
+as a worker has after its first series); then --repeats rounds each time every variant
 once, in turn, so that all of them see the same drifts of the machine's speed. Times are the best
 (and the median) of those runs; a variant whose runs add up to --budget seconds sits out the rest.
 Peak memory is the process's peak RSS (VmHWM) minus its RSS once it has imported every module used
@@ -52,7 +53,7 @@ from volumes.imaging.measure import (  # noqa: E402
     histogram_volume,
     measure_histogram,
 )
-from volumes.imaging.reading import DicomImage, collect_paths, read_images  # noqa: E402
+from volumes.imaging.reading import DicomImage, close_process_pools, collect_paths, read_images  # noqa: E402
 from volumes.imaging.render import preview_png  # noqa: E402
 
 THRESHOLD = 0.5
@@ -176,7 +177,7 @@ def child_variant(variant: str, folder: Path) -> None:
     idle_worker_mb = idle_fork_mb()
     reset_peak_rss()
     count = COUNTERS[variant]
-    voxels = count(folder)  # warm-up: page cache, imports made on first use
+    voxels = count(folder)  # warm-up: page cache, imports made on first use, ours' pool of processes
     print(json.dumps({"voxels": voxels}), flush=True)
     for line in sys.stdin:
         if line.strip() != "run":
@@ -184,6 +185,7 @@ def child_variant(variant: str, folder: Path) -> None:
         t0 = time.perf_counter()
         again = count(folder)
         print(json.dumps({"s": time.perf_counter() - t0, "voxels": again}), flush=True)
+    close_process_pools()  # its processes are counted once they have ended
     workers_mb = workers_peak_mb()
     print(json.dumps({
         "peak_mb": status_mb("VmHWM") - idle_mb,

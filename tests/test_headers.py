@@ -5,7 +5,9 @@ Every file is read twice, through `scan_plain_header` and through pydicom alone:
 bundled test files, the shared data, and synthetic series in each native transfer syntax with
 valid and invalid header values.
 """
+import os
 import warnings
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 
@@ -142,6 +144,37 @@ def test_reading_in_two_processes_gives_what_reading_one_by_one_gives(phantom_co
     reasons = [(source.name, str(r)) for source, r in zip(sources, parallel) if isinstance(r, NotAnImage)]
     assert [name for name, _ in reasons] == ["ct-phantom-philips/DIRFILE", "ct-phantom-philips/LICENSE"]
     assert sum(isinstance(r, reading.DicomImage) for r in parallel) == 54
+
+
+def process_id(_item) -> int:
+    return os.getpid()
+
+
+def die(_item) -> None:
+    os._exit(1)
+
+
+def test_the_reading_processes_are_kept_for_the_next_series():
+    first = set(reading.parallel_map(process_id, list(range(16)), 2))
+    again = set(reading.parallel_map(process_id, list(range(16)), 2))
+    assert len(first) == 2 and os.getpid() not in first
+    assert again == first
+
+
+def test_a_reading_process_that_dies_fails_its_call_and_the_next_call_starts_new_ones():
+    before = set(reading.parallel_map(process_id, list(range(16)), 2))
+    with pytest.raises(BrokenProcessPool):
+        reading.parallel_map(die, list(range(16)), 2)
+    after = set(reading.parallel_map(process_id, list(range(16)), 2))
+    assert len(after) == 2 and not after & before
+
+
+def test_closing_the_pools_ends_their_processes():
+    processes = set(reading.parallel_map(process_id, list(range(16)), 2))
+    reading.close_process_pools()
+    for pid in processes:
+        with pytest.raises(ChildProcessError):  # already waited for: no longer a child of this process
+            os.waitpid(pid, os.WNOHANG)
 
 
 # --- a series read file after file: the previous file's layout and image are reused --------------

@@ -13,6 +13,7 @@ import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -268,15 +269,39 @@ def read_run(run: tuple[list[SourceFile], bool]) -> list[DicomImage | NotAnImage
 
 
 def parallel_map(function: Callable, items: list, processes: int) -> list:
-    """[function(item) for item in items], computed in `processes` processes (forked where possible).
+    """[function(item) for item in items], computed in this process's pool of `processes` processes.
 
     Each process takes its share in a few large batches: fewer round trips between processes.
     """
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    pool = process_pool(processes)
     batch = max(1, math.ceil(len(items) / (processes * BATCHES_PER_PROCESS)))
-    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+    try:
         return list(pool.map(function, items, chunksize=batch))
+    except BrokenProcessPool:
+        close_process_pools()  # a process died (killed, out of memory): the next call starts new ones
+        raise
+
+
+_process_pools: dict[tuple[int, int], ProcessPoolExecutor] = {}
+
+
+def process_pool(processes: int) -> ProcessPoolExecutor:
+    """This process's pool of `processes` processes (forked where possible), started on first use and
+    kept: a worker measures series after series, and new processes cost each series about 20 ms to
+    start and to warm up (their first reads fault in memory that later ones reuse)."""
+    key = (os.getpid(), processes)  # a pool inherited through fork belongs to the parent
+    pool = _process_pools.get(key)
+    if pool is None:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        pool = _process_pools[key] = ProcessPoolExecutor(max_workers=processes, mp_context=context)
+    return pool
+
+
+def close_process_pools() -> None:
+    """Stop this process's pools and wait for their processes to end."""
+    for key in [key for key in _process_pools if key[0] == os.getpid()]:
+        _process_pools.pop(key).shutdown(wait=True, cancel_futures=True)
 
 
 def read_image(source: SourceFile) -> DicomImage:
