@@ -281,3 +281,15 @@ def test_histograms_made_while_reading_are_those_of_the_frames(tmp_path):
         stored = reading.frame_stored_values(image, 0)
         values, counts = np.unique(stored, return_counts=True)
         assert made.values.tolist() == values.tolist() and made.counts.tolist() == counts.tolist()
+
+
+def test_images_copied_with_new_values_equal_those_dataclasses_replace_makes(tmp_path):
+    (path, *_) = sorted(write_series(tmp_path, SeriesSpec()))
+    image = read_image(SourceFile(path.name, path))
+    frame = image.frames[0]
+    moved = reading.copy_with(frame, position_mm=(1.0, 2.0, 3.0))
+    assert moved == replace(frame, position_mm=(1.0, 2.0, 3.0)) and frame.position_mm != (1.0, 2.0, 3.0)
+    renamed = reading.copy_with(image, name="other.dcm", frames=(moved,))
+    assert renamed == replace(image, name="other.dcm", frames=(moved,)) and hash(renamed) == hash(replace(renamed))
+    with pytest.raises(TypeError, match="no field positon_mm"):
+        reading.copy_with(frame, positon_mm=(1.0, 2.0, 3.0))
