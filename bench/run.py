@@ -371,7 +371,8 @@ def main() -> None:
     for slices in args.sizes:
         t0 = time.perf_counter()
         folders[slices] = phantom.series_folder(args.out, slices)
-        print(f"series    {slices} slices in {folders[slices]} ({time.perf_counter() - t0:.1f} s to generate or check)", flush=True)
+        shown = folders[slices].relative_to(BENCH.parent) if folders[slices].is_relative_to(BENCH.parent) else folders[slices]
+        print(f"series    {slices} slices in {shown} ({time.perf_counter() - t0:.1f} s to generate or check)", flush=True)
     peaks = {}
     for slices, folder in folders.items():
         results = time_variants(folder, args.repeats, args.budget)
