@@ -6,6 +6,8 @@ bundled test files, the shared data, and synthetic series in each native transfe
 valid and invalid header values.
 """
 import os
+import subprocess
+import sys
 import time
 import warnings
 from concurrent.futures.process import BrokenProcessPool
@@ -36,6 +38,7 @@ from tests.phantoms import (
 from volumes.imaging import headers, reading
 from volumes.imaging.reading import NotAnImage, SourceFile, read_image
 
+ROOT = Path(__file__).resolve().parent.parent
 PYDICOM_FILES = sorted(p for p in (Path(pydicom.data.__file__).parent / "test_files").rglob("*") if p.is_file())
 SHARED_FILES = sorted(p for p in SHARED_DATA.rglob("*") if p.is_file() and p.name != "LICENSE")
 
@@ -169,6 +172,37 @@ def test_a_reading_process_that_dies_fails_its_call_and_the_next_call_starts_new
         reading.parallel_map(die, list(range(16)), 2)
     after = set(reading.parallel_map(process_id, list(range(16)), 2))
     assert after and not after & before
+
+
+def test_the_reading_processes_end_when_the_process_that_started_them_is_killed(tmp_path):
+    script = (
+        "import os, sys, time\n"
+        "from volumes.imaging import reading\n"
+        "print(*sorted(set(reading.parallel_map(abs, list(range(16)), 2))), flush=True)\n"
+        "print(*reading.process_pool(2)._processes, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert parent.stdout.readline().split() == [str(n) for n in range(16)]
+        children = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(children) == 2 and all(alive(pid) for pid in children)
+    finally:
+        parent.kill()  # SIGKILL: it cannot stop its pool
+        parent.wait()
+    deadline = time.monotonic() + 10 * reading.PARENT_CHECK_SECONDS
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in children)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and has not exited (an exited one may wait as a zombie for its reaper)."""
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "\nState:\tZ" not in status.read_text()
+    except FileNotFoundError:
+        return False
 
 
 def test_closing_the_pools_ends_their_processes():

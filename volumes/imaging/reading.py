@@ -10,6 +10,8 @@ import math
 import multiprocessing
 import os
 import shutil
+import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -56,6 +58,9 @@ MAX_ZIP_DEPTH = 3
 
 PARALLEL_MIN_FILES = 24
 """Below this many files, parsing the headers in one process beats starting others."""
+
+PARENT_CHECK_SECONDS = 1.0
+"""How often a pool process checks that the process that started it is still there."""
 
 BATCHES_PER_PROCESS = 2
 """How many batches each process of `parallel_map` takes: few enough to keep round trips rare (each
@@ -296,8 +301,22 @@ def process_pool(processes: int) -> ProcessPoolExecutor:
     if pool is None:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
-        pool = _process_pools[key] = ProcessPoolExecutor(max_workers=processes, mp_context=context)
+        pool = _process_pools[key] = ProcessPoolExecutor(
+            max_workers=processes, mp_context=context, initializer=exit_with_parent, initargs=(os.getpid(),)
+        )
     return pool
+
+
+def exit_with_parent(parent: int) -> None:
+    """Run in each pool process: end it once the process that started it is gone (killed without the
+    chance to stop its pool), instead of leaving it waiting for work forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def close_process_pools() -> None:
