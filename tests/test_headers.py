@@ -174,17 +174,19 @@ def test_a_reading_process_that_dies_fails_its_call_and_the_next_call_starts_new
     assert after and not after & before
 
 
-def test_the_reading_processes_end_when_the_process_that_started_them_is_killed(tmp_path):
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads process states from /proc (Linux)")
+def test_the_reading_processes_end_when_the_process_that_started_them_is_killed():
     script = (
-        "import os, sys, time\n"
+        "import os, time\n"
         "from volumes.imaging import reading\n"
-        "print(*sorted(set(reading.parallel_map(abs, list(range(16)), 2))), flush=True)\n"
-        "print(*reading.process_pool(2)._processes, flush=True)\n"
+        "def process_id(_item):\n"
+        "    time.sleep(0.02)\n"
+        "    return os.getpid()\n"
+        "print(*set(reading.parallel_map(process_id, list(range(16)), 2)), flush=True)\n"
         "time.sleep(60)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        assert parent.stdout.readline().split() == [str(n) for n in range(16)]
         children = [int(pid) for pid in parent.stdout.readline().split()]
         assert len(children) == 2 and all(alive(pid) for pid in children)
     finally:
