@@ -321,6 +321,51 @@ def test_histograms_made_while_reading_are_those_of_the_frames(tmp_path):
         assert made.values.tolist() == values.tolist() and made.counts.tolist() == counts.tolist()
 
 
+def pixel_word_samples() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(4)
+    ct_like = np.clip(rng.normal(1024, 300, 512 * 512), 0, 4095).astype(np.uint16)
+    ct_like[: 60_000] = 0  # padding outside the reconstruction circle: one long run
+    return {
+        "ct-like": ct_like,
+        "every 16-bit word": rng.integers(0, 1 << 16, 300_000, dtype=np.uint16),
+        "both ends only": np.array([65535, 0, 65535, 0, 0], dtype=np.uint16),
+        "one value": np.full(1000, 7, dtype=np.uint16),
+        "one pixel": np.array([42], dtype=np.uint16),
+        "8-bit": rng.integers(0, 256, 10_000, dtype=np.uint8),
+    }
+
+
+@pytest.mark.parametrize("name", pixel_word_samples())
+def test_counting_pixel_words_by_sorting_gives_what_counting_each_word_gives(name):
+    words = pixel_word_samples()[name]
+    expected_words, expected_counts = np.unique(words, return_counts=True)
+    for count in (reading.count_words_by_bincount, reading.count_words_by_sorting, reading.count_words):
+        present, counts = count(words.copy())
+        assert present.tolist() == expected_words.tolist() and counts.tolist() == expected_counts.tolist()
+
+
+def test_counting_read_only_pixel_words_by_sorting_leaves_them_as_they_were():
+    words = pixel_word_samples()["ct-like"]
+    before = words.copy()
+    words.setflags(write=False)
+    present, counts = reading.count_words_by_sorting(words)
+    assert (words == before).all() and counts.sum() == words.size and present.tolist() == np.unique(before).tolist()
+
+
+@pytest.mark.parametrize("sorting", [True, False])
+def test_histograms_are_those_of_the_frames_whichever_way_the_words_are_counted(tmp_path, monkeypatch, sorting):
+    monkeypatch.setattr(reading, "SIMD_SORTS_16_BIT", sorting)
+    specs = [SeriesSpec(bits_stored=12, garbage_bits=True, signed=True), SeriesSpec(bits_stored=16)]
+    for index, spec in enumerate(specs):
+        paths = sorted(write_series(tmp_path / str(index), spec))
+        reader = reading.ImageReader(histograms=True)  # in this process, where the patch applies
+        for path in paths:
+            image = reader.read_or_reason(SourceFile(path.name, path))
+            (made,) = image.histograms
+            values, counts = np.unique(reading.frame_stored_values(image, 0), return_counts=True)
+            assert made.values.tolist() == values.tolist() and made.counts.tolist() == counts.tolist()
+
+
 def test_images_copied_with_new_values_equal_those_dataclasses_replace_makes(tmp_path):
     (path, *_) = sorted(write_series(tmp_path, SeriesSpec()))
     image = read_image(SourceFile(path.name, path))
