@@ -9,7 +9,8 @@ into bench/out/, then for each size runs, each in a fresh process:
   ours       the project's pipeline: read_images → split_into_volumes → histogram_volume → measure_histogram
   SimpleITK  ImageSeriesReader (GDCM file names, Execute), then the voxels above the threshold, counted with numpy
   obvious    pydicom dcmread of every file, stack, float64, rescale, normalise, np.where, sum
-  floor      read the files' bytes and histogram their pixel data, nothing else (one process)
+  floor      read the files' bytes and histogram their pixel data, nothing else (one process, the
+             histogram made as ours makes it)
 
 All must count the same voxels above 0.5 (normalised over the series). Each variant runs in a process
 of its own, warmed up once (so the page cache is warm, and ours has started its reading processes,
@@ -54,7 +55,13 @@ from volumes.imaging.measure import (  # noqa: E402
     histogram_volume,
     measure_histogram,
 )
-from volumes.imaging.reading import DicomImage, close_process_pools, collect_paths, read_images  # noqa: E402
+from volumes.imaging.reading import (  # noqa: E402
+    DicomImage,
+    close_process_pools,
+    collect_paths,
+    count_words,
+    read_images,
+)
 from volumes.imaging.render import preview_png  # noqa: E402
 
 THRESHOLD = 0.5
@@ -122,12 +129,20 @@ def count_obvious(folder: Path) -> int:
 
 
 def count_floor(folder: Path) -> int:
-    """Read each file, histogram the pixel data at its end; the count is then arithmetic on 4,096 bins."""
+    """Read each file, histogram the pixel data at its end; the count is then arithmetic on 4,096 bins.
+
+    The histogram is made the fastest way numpy offers on this machine (`count_words`, as ours does):
+    the floor is then the same pixel work, without headers, geometry or other processes.
+    """
     pixel_bytes = phantom.ROWS * phantom.COLUMNS * 2
     counts = np.zeros(1 << 16, dtype=np.int64)
     for path in sorted(folder.iterdir()):
-        data = path.read_bytes()
-        counts += np.bincount(np.frombuffer(data, dtype="<u2", offset=len(data) - pixel_bytes), minlength=1 << 16)
+        with open(path, "rb", buffering=0) as f:
+            data = bytearray(os.fstat(f.fileno()).st_size)  # writable: the words are sorted where they are
+            f.readinto(data)
+        words = np.frombuffer(data, dtype="<u2", offset=len(data) - pixel_bytes)
+        present, present_counts = count_words(words)
+        counts[present] += present_counts
     stored = np.flatnonzero(counts)
     modality = stored.astype(np.float64) + phantom.RESCALE_INTERCEPT
     low, high = modality[0], modality[-1]
