@@ -61,6 +61,7 @@ from volumes.imaging.reading import (  # noqa: E402
     collect_paths,
     count_words,
     read_images,
+    read_into,
 )
 from volumes.imaging.render import preview_png  # noqa: E402
 
@@ -138,9 +139,9 @@ def count_floor(folder: Path) -> int:
     counts = np.zeros(1 << 16, dtype=np.int64)
     for path in sorted(folder.iterdir()):
         with open(path, "rb", buffering=0) as f:
-            data = bytearray(os.fstat(f.fileno()).st_size)  # writable: the words are sorted where they are
-            f.readinto(data)
-        words = np.frombuffer(data, dtype="<u2", offset=len(data) - pixel_bytes)
+            data = np.empty(os.fstat(f.fileno()).st_size, dtype=np.uint8)  # writable: the words are sorted there
+            read_into(f, data)
+        words = data[len(data) - pixel_bytes :].view("<u2")
         present, present_counts = count_words(words)
         counts[present] += present_counts
     stored = np.flatnonzero(counts)

@@ -929,8 +929,7 @@ def count_words_by_sorting(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not words.flags.writeable:
         words = words.copy()
     words.sort()
-    starts = np.flatnonzero(words[1:] != words[:-1]) + 1
-    starts = np.concatenate(([0], starts))
+    starts = np.concatenate(([0], np.flatnonzero(words[1:] != words[:-1]) + 1))
     return words[starts].astype(np.intp), np.diff(starts, append=words.size)
 
 
