@@ -53,7 +53,7 @@ def test_a_failure_while_storing_leaves_no_rows_and_no_files(owner, private_medi
     def broken(**kwargs):
         raise RuntimeError("the queue is down")
 
-    monkeypatch.setattr(services, "measurement_enqueue", broken)
+    monkeypatch.setattr(services.uploads, "measurement_enqueue", broken)
     with pytest.raises(RuntimeError):
         services.upload_ingest(owner=owner, files=uploaded(SEED_FILE), request=HALF)
     assert not Upload.objects.exists() and not Study.objects.exists() and not Instance.objects.exists()
@@ -136,7 +136,7 @@ def test_an_unexpected_error_fails_the_measurement_with_a_generic_message(owner,
     def explode(**kwargs):
         raise ValueError("something deep inside")
 
-    monkeypatch.setattr(services, "series_histogram", explode)
+    monkeypatch.setattr(services.measuring, "series_histogram", explode)
     services.measurement_run(measurement=measurement)
     measurement.refresh_from_db()
     assert measurement.state == "failed"

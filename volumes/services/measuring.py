@@ -1,0 +1,135 @@
+"""Measuring: histograms of a series (read once, then kept), the threshold, the volume, the picture."""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from ..imaging.geometry import VolumeImages
+from ..imaging.measure import (
+    MeasurementError,
+    SeriesMeasurement,
+    ThresholdRequest,
+    VolumeHistogram,
+    histogram_volume,
+    measure_histogram,
+)
+from ..imaging.reading import NotAnImage, SourceFile, read_images
+from ..imaging.render import preview_png
+from ..models import Measurement, Series
+from .scanning import decode_processes
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_ERROR_MESSAGE = "The measurement failed because of an internal error; it has been logged for the administrators."
+
+
+def measurement_enqueue(*, measurement: Measurement) -> None:
+    """Queue the measurement for the worker once the rows it needs are committed."""
+    from ..tasks import measure_task
+
+    measurement_id = measurement.pk
+    transaction.on_commit(lambda: measure_task.enqueue(measurement_id=measurement_id))
+
+
+def measurement_remeasure(*, measurement: Measurement, request: ThresholdRequest) -> Measurement:
+    """Measure the same volume again at another threshold; the earlier measurement is kept.
+
+    When the series' histograms are stored this is arithmetic on them and runs at once; otherwise
+    (the first measurement has not finished) the new one is queued.
+    """
+    again = Measurement(series=measurement.series, mode=request.mode, threshold_requested=request.value)
+    again.full_clean()
+    again.save()
+    if measurement.series.histogram:
+        return measurement_run(measurement=again)
+    measurement_enqueue(measurement=again)
+    return again
+
+
+def measurement_run(*, measurement: Measurement) -> Measurement:
+    """Measure: histograms of the series (read once, then kept), the threshold, the volume, the picture."""
+    measurement.state = Measurement.State.RUNNING
+    measurement.started_at = timezone.now()
+    measurement.error_message = ""
+    measurement.save(update_fields=["state", "started_at", "error_message"])
+    try:
+        histogram = series_histogram(series=measurement.series)
+        result, above = measure_histogram(histogram, measurement.threshold_request())
+        picture = preview_png(histogram, above)
+    except MeasurementError as error:
+        return measurement_fail(measurement=measurement, message=str(error))
+    except Exception:
+        logger.exception("measurement %s failed", measurement.pk)
+        return measurement_fail(measurement=measurement, message=INTERNAL_ERROR_MESSAGE)
+    record_result(measurement, result)
+    if measurement.thumbnail:
+        measurement.thumbnail.delete(save=False)
+    measurement.thumbnail.save(f"measurement-{measurement.pk}.png", ContentFile(picture), save=False)
+    measurement.state = Measurement.State.DONE
+    measurement.finished_at = timezone.now()
+    measurement.full_clean()
+    measurement.save()
+    return measurement
+
+
+def record_result(measurement: Measurement, result: SeriesMeasurement) -> None:
+    measurement.threshold = result.threshold
+    measurement.threshold_modality = result.threshold_modality
+    measurement.voxels_above = result.voxels_above
+    measurement.total_voxels = result.total_voxels
+    measurement.volume_mm3 = result.volume_mm3
+    measurement.volume_unavailable_reason = result.volume_unavailable_reason or ""
+    measurement.slices = result.slices
+    spacing = result.pixel_spacing_mm or (None, None)
+    measurement.pixel_spacing_row_mm, measurement.pixel_spacing_column_mm = spacing
+    slab = result.slab_mm or {}
+    measurement.slab_min_mm = slab.get("min")
+    measurement.slab_max_mm = slab.get("max")
+    measurement.slab_mean_mm = slab.get("mean")
+    measurement.warnings = list(result.warnings)
+    measurement.stats = result.stats
+
+
+def measurement_fail(*, measurement: Measurement, message: str) -> Measurement:
+    measurement.state = Measurement.State.FAILED
+    measurement.error_message = message
+    measurement.finished_at = timezone.now()
+    measurement.save(update_fields=["state", "error_message", "finished_at"])
+    return measurement
+
+
+def series_histogram(*, series: Series) -> VolumeHistogram:
+    """The series' histograms: loaded when stored, else built from its files (reading every pixel once)."""
+    if series.histogram:
+        with series.histogram.open("rb") as f:
+            return VolumeHistogram.load(f)
+    sources = [SourceFile(name=i.original_name, path=Path(i.file.path)) for i in series.instances.all()]
+    images = []
+    unreadable = []
+    for source, image in zip(sources, read_images(sources, decode_processes(), histograms=True)):
+        if isinstance(image, NotAnImage):
+            unreadable.append(f"{source.name}: {image}")
+        else:
+            images.append(image)
+    if not images:
+        raise MeasurementError("none of the series' stored files can be read: " + "; ".join(unreadable[:3]))
+    histogram = histogram_volume(VolumeImages(images=tuple(images), part=series.part), processes=decode_processes())
+    if unreadable:
+        histogram = replace(histogram, warnings=(*histogram.warnings, *(f"left out {text}" for text in unreadable)))
+    series.histogram.save(f"series-{series.pk}.npz", ContentFile(histogram.to_bytes()), save=False)
+    series.save(update_fields=["histogram"])
+    return histogram
+
+
+def measurement_rerun(*, measurement: Measurement) -> Measurement:
+    """Queue a measurement again (admin): for one stuck or failed, or after the files were replaced."""
+    measurement.state = Measurement.State.QUEUED
+    measurement.error_message = ""
+    measurement.save(update_fields=["state", "error_message"])
+    measurement_enqueue(measurement=measurement)
+    return measurement
