@@ -13,6 +13,11 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	touch $@
 
+# Test tools on top (requirements-test.txt): what `make test` needs beyond the app.
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-test.txt
+	touch $@
+
 install: $(VENV)/.installed
 
 migrate: install
@@ -28,7 +33,7 @@ run: migrate
 worker: migrate
 	$(PY) manage.py db_worker --no-reload
 
-test: install
+test: $(VENV)/.installed-test
 	$(PY) -m pytest
 
 bench: install
