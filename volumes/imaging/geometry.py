@@ -8,10 +8,12 @@ Spacing Between Slices. With a tilted gantry the projection gives the perpendicu
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .acquisitions import Contrast, FrameItem, TimePoint, split_contrasts
 from .reading import DicomImage, Frame, normal_of
 
 GAP_TOLERANCE = 1e-4
@@ -58,14 +60,19 @@ class Stack:
     pixel_spacing_mm: tuple[float, float] | None
     warnings: tuple[str, ...]
     volume_unavailable_reason: str | None
+    refusal: str | None = None
+    """Why the stack is not measured at all (images at one position that nothing tells apart)."""
 
 
 @dataclass(frozen=True)
 class VolumeImages:
-    """Images that form one volume: one series, or one part of a series split by geometry."""
+    """Images that form one volume: one contrast of one series (or of one part of a series split by
+    geometry), each image holding only the frames of that contrast, and its time points (empty: one)."""
 
     images: tuple[DicomImage, ...]
     part: str
+    volume_label: str = ""
+    time_points: tuple[TimePoint, ...] = ()
 
     @property
     def first(self) -> DicomImage:
@@ -73,13 +80,21 @@ class VolumeImages:
 
     @property
     def description(self) -> str:
-        return volume_description(self.first.series_description, self.part, self.first.modality)
+        return volume_description(self.first.series_description, self.part, self.first.modality, self.volume_label)
+
+    def time_point_list(self) -> tuple[TimePoint, ...]:
+        """The time points; a volume without them is one time point of all its frames."""
+        if self.time_points:
+            return self.time_points
+        frames = tuple((i, k) for i, image in enumerate(self.images) for k in range(len(image.frames)))
+        return (TimePoint(index=1, frames=frames),)
 
 
-def volume_description(series_description: str, part: str, modality: str) -> str:
-    """How a volume is named: its Series Description, and which part of the series when split."""
+def volume_description(series_description: str, part: str, modality: str, volume_label: str = "") -> str:
+    """How a volume is named: its Series Description, and which part and contrast of the series when split."""
     base = series_description or f"Untitled {modality or 'DICOM'} series"
-    return f"{base} [{part}]" if part else base
+    which = ", ".join(text for text in (part, volume_label) if text)
+    return f"{base} [{which}]" if which else base
 
 
 # --- grouping ---------------------------------------------------------------------------------
@@ -89,7 +104,8 @@ def split_into_volumes(images: list[DicomImage]) -> list[VolumeImages]:
     """Group images by Series Instance UID, then split where they cannot form one volume.
 
     Images of one series with another size, orientation or pixel spacing (a localiser among axial
-    slices, say) go to a volume of their own; each part is named by its orientation and size.
+    slices, say) go to a part of their own, named by its orientation and size; each part is split
+    into its contrasts and their time points (acquisitions.split_contrasts).
     """
     by_series: dict[str, list[list[DicomImage]]] = {}
     for image in images:
@@ -102,7 +118,7 @@ def split_into_volumes(images: list[DicomImage]) -> list[VolumeImages]:
             stacks.append([image])
     volumes = []
     for stacks in by_series.values():
-        stacks.sort(key=lambda stack: -sum(len(i.frames) for i in stack))
+        stacks.sort(key=lambda stack: (-sum(len(i.frames) for i in stack), describe_part(stack), part_spacing(stack)))
         names: list[str] = []
         for stack in stacks:
             part = describe_part(stack) if len(stacks) > 1 else ""
@@ -111,50 +127,71 @@ def split_into_volumes(images: list[DicomImage]) -> list[VolumeImages]:
             while part in names:
                 part = f"{part}, {len(names) + 1}"
             names.append(part)
-            volumes.append(VolumeImages(images=tuple(stack), part=part))
+            for contrast in split_contrasts(frame_items(stack)):
+                volumes.append(contrast_volume(stack, part, contrast))
     return volumes
 
 
-def same_stack(a: DicomImage, b: DicomImage) -> bool:
-    if (a.rows, a.columns) != (b.rows, b.columns):
-        return False
-    fa, fb = a.frames[0], b.frames[0]
-    if (fa.orientation is None) != (fb.orientation is None):
-        return False
-    if fa.orientation is not None and not all_close(fa.orientation, fb.orientation, rtol=0, atol=ORIENTATION_TOLERANCE):
-        return False
-    if (fa.pixel_spacing_mm is None) != (fb.pixel_spacing_mm is None):
-        return False
-    if fa.pixel_spacing_mm is not None and not all_close(
-        fa.pixel_spacing_mm, fb.pixel_spacing_mm, rtol=SPACING_TOLERANCE, atol=0
-    ):
-        return False
-    return True
+def part_spacing(images: list[DicomImage]) -> tuple:
+    spacing = images[0].frames[0].pixel_spacing_mm
+    return tuple(spacing) if spacing else ()
 
 
-def describe_part(images: list[DicomImage]) -> str:
-    """A part's name, stable across uploads of more or fewer of its images: plane and size."""
-    first = images[0]
-    return f"{plane_name(first.frames[0].orientation)}, {first.columns}×{first.rows}"
+def frame_items(images: list[DicomImage]) -> list[FrameItem]:
+    """Every frame of a stack's images, with what it is and where it lies along the stack's normal."""
+    normal = normal_of(images[0].frames[0].orientation)
+    items = []
+    for i, image in enumerate(images):
+        for k, frame in enumerate(image.frames):
+            along = None
+            if frame.position_mm is not None and all(math.isfinite(v) for v in frame.position_mm):
+                along = float(np.dot(frame.position_mm, normal))
+            items.append(FrameItem(i, k, frame.acquisition, along, image.instance_number))
+    return items
 
 
-def plane_name(orientation: tuple[float, ...] | None) -> str:
-    """axial, coronal or sagittal for a plane within 10° of one, else oblique."""
-    if orientation is None:
-        return "no orientation"
-    normal = np.abs(normal_of(orientation))
-    axis = int(np.argmax(normal))
-    if normal[axis] < math.cos(math.radians(10)):
-        return "oblique"
-    return ("sagittal", "coronal", "axial")[axis]
+def contrast_volume(images: list[DicomImage], part: str, contrast: Contrast) -> VolumeImages:
+    """The volume of one contrast: its images, each holding only that contrast's frames (and their
+    histograms), and its time points pointing into them."""
+    used: dict[int, list[int]] = {}
+    for time_point in contrast.time_points:
+        for image, frame in time_point.frames:
+            used.setdefault(image, []).append(frame)
+    order = sorted(used)
+    new_index = {}
+    kept = []
+    for number, image_index in enumerate(order):
+        image = images[image_index]
+        frames = sorted(set(used[image_index]))
+        for position, frame in enumerate(frames):
+            new_index[(image_index, frame)] = (number, position)
+        if len(frames) == len(image.frames):
+            kept.append(image)
+            continue
+        histograms = None if image.histograms is None else tuple(image.histograms[k] for k in frames)
+        kept.append(replace(image, frames=tuple(image.frames[k] for k in frames), histograms=histograms))
+    time_points = tuple(
+        replace(time_point, frames=tuple(new_index[ref] for ref in time_point.frames)) for time_point in contrast.time_points
+    )
+    return VolumeImages(
+        images=tuple(kept),
+        part=part,
+        volume_label=contrast.label,
+        time_points=time_points if len(time_points) > 1 else (),
+    )
 
 
 # --- the stack --------------------------------------------------------------------------------
 
 
-def build_stack(images: tuple[DicomImage, ...] | list[DicomImage]) -> Stack:
-    """Order the frames of a volume's images along the normal and give each its slab width."""
-    refs = [SliceRef(i, frame.index) for i, image in enumerate(images) for frame in image.frames]
+def build_stack(images: tuple[DicomImage, ...] | list[DicomImage], frames: Iterable[tuple[int, int]] | None = None) -> Stack:
+    """Order frames of a volume's images along the normal and give each its slab width.
+
+    `frames` are (image index, frame position) pairs, one time point's; default every frame.
+    """
+    if frames is None:
+        frames = ((i, k) for i, image in enumerate(images) for k in range(len(image.frames)))
+    refs = [SliceRef(i, k) for i, k in frames]
     frames = [images[ref.image].frames[ref.frame] for ref in refs]
     spacing, reason = stack_pixel_spacing(frames)
     if reason is None and any(image.localizer for image in images):
@@ -178,24 +215,21 @@ def build_stack(images: tuple[DicomImage, ...] | list[DicomImage]) -> Stack:
     normal = normal_of(frames[0].orientation)
     positions = np.array([frame.position_mm for frame in frames], dtype=np.float64)
     along = positions @ normal
-    order = sorted(
-        range(len(refs)),
-        key=lambda k: (along[k], sort_number(images[refs[k].image].instance_number), images[refs[k].image].name, refs[k].frame),
-    )
-    kept, duplicate_warning = drop_duplicates(order, along, images, refs)
-    if duplicate_warning:
-        warnings.append(duplicate_warning)
-    ordered = tuple(refs[k] for k in kept)
-    if len(kept) == 1:
-        slab, slab_reason = lone_slice_width(frames[kept[0]])
+    order = sorted(range(len(refs)), key=lambda k: along[k])
+    refusal = duplicates_refusal(order, along, images, refs)
+    if refusal:
+        return Stack(tuple(refs[k] for k in order), None, spacing, tuple(warnings), reason or refusal, refusal)
+    ordered = tuple(refs[k] for k in order)
+    if len(order) == 1:
+        slab, slab_reason = lone_slice_width(frames[order[0]])
         return Stack(ordered, (slab,) if slab is not None else None, spacing, tuple(warnings), reason or slab_reason)
 
-    gaps = np.diff(along[kept])
+    gaps = np.diff(along[order])
     widths = slab_widths(gaps)
     uneven = uneven_gap_warning(gaps)
     if uneven:
         warnings.append(uneven)
-    tilt = tilt_warning(positions[kept], normal, gaps)
+    tilt = tilt_warning(positions[order], normal, gaps)
     if tilt:
         warnings.append(tilt)
     return Stack(ordered, tuple(float(w) for w in widths), spacing, tuple(warnings), reason)
@@ -267,11 +301,13 @@ def ordering_problem(images, frames: list[Frame]) -> str | None:
     return None
 
 
-def drop_duplicates(order: list[int], along: np.ndarray, images, refs) -> tuple[list[int], str | None]:
-    """Keep one image per position: the lowest Instance Number, then the first name.
+def duplicates_refusal(order: list[int], along: np.ndarray, images, refs) -> str | None:
+    """Why the stack cannot be measured when two of its images lie at one position, else None.
 
-    Positions within DUPLICATE_TOLERANCE of the first of a group are the same position, so header
-    rounding does not decide which image is kept.
+    The series has already been split by everything that tells images apart (contrast, time point):
+    images still at one position are copies or something no header value names, and choosing one by
+    Instance Number or file name would measure an arbitrary mix. Positions within DUPLICATE_TOLERANCE
+    of the first of a group are the same position (header rounding).
     """
     gaps = np.diff(along[order])
     positive = gaps[gaps > 0]
@@ -282,31 +318,26 @@ def drop_duplicates(order: list[int], along: np.ndarray, images, refs) -> tuple[
             groups[-1].append(k)
         else:
             groups.append([k])
-
-    def rank(k: int) -> tuple:
-        image = images[refs[k].image]
-        return sort_number(image.instance_number), image.name, refs[k].frame
-
-    kept = [min(group, key=rank) for group in groups]
-    dropped = [(first, k) for first, group in zip(kept, groups) for k in group if k != first]
-    if not dropped:
-        return kept, None
+    shared = [group for group in groups if len(group) > 1]
+    if not shared:
+        return None
 
     def label(k: int) -> str:
         image = images[refs[k].image]
         text = image.name
-        if len(image.frames) > 1:
-            text += f" frame {refs[k].frame + 1}"
+        if len(image.frames) > 1 or image.frames[refs[k].frame].index:
+            text += f" frame {image.frames[refs[k].frame].index + 1}"
         if image.instance_number is not None:
             text += f" (instance {image.instance_number})"
         return text
 
-    cases = [f"kept {label(a)}, left out {label(b)} at {along[a]:.3f} mm" for a, b in dropped[:MAX_LISTED]]
-    more = f"; and {len(dropped) - MAX_LISTED} more" if len(dropped) > MAX_LISTED else ""
-    noun = "image lies" if len(dropped) == 1 else "images lie"
-    return kept, (
-        f"{len(dropped)} {noun} at the same position as another along the slice normal; one per "
-        f"position is measured: {'; '.join(cases)}{more}"
+    cases = [f"{' and '.join(label(k) for k in group)} at {along[group[0]]:.3f} mm" for group in shared[:MAX_LISTED]]
+    more = f"; and {len(shared) - MAX_LISTED} more positions" if len(shared) > MAX_LISTED else ""
+    images_at = sum(len(group) for group in shared)
+    return (
+        f"{images_at} images lie at {len(shared)} shared position{'s' if len(shared) > 1 else ''} along the slice "
+        "normal and nothing in their headers tells them apart (image type, echo, diffusion, ASL, time point): "
+        f"which to measure is unknown, so this volume is not measured: {'; '.join(cases)}{more}"
     )
 
 
@@ -346,10 +377,6 @@ def all_close(a: tuple[float, ...], b: tuple[float, ...], *, rtol: float, atol: 
     if a == b and all(v == v for v in a):
         return True
     return bool(np.allclose(a, b, rtol=rtol, atol=atol))
-
-
-def sort_number(value: int | None) -> float:
-    return float("inf") if value is None else float(value)
 
 
 def fmt_pair(values) -> str:

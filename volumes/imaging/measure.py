@@ -98,6 +98,11 @@ class SeriesMeasurement:
     warnings: tuple[str, ...]
     volume_unavailable_reason: str | None
     stats: dict | None
+    volume_label: str = ""
+    time_points: tuple[dict, ...] = ()
+    """With several time points, each one's `index`, `slices`, `voxels_above`, `volume_mm3`, `volume_ml`
+    (and `trigger_time_ms`, `acquisition_number`, `temporal_position` where the headers give them), in
+    acquisition order; the figures above are those of the first."""
 
     @property
     def volume_ml(self) -> float | None:
@@ -106,6 +111,7 @@ class SeriesMeasurement:
     def as_dict(self) -> dict:
         return {
             "series_instance_uid": self.series_instance_uid,
+            "volume_label": self.volume_label,
             "modality": self.modality,
             "description": self.description,
             "slices": self.slices,
@@ -123,6 +129,7 @@ class SeriesMeasurement:
             "warnings": list(self.warnings),
             "volume_unavailable_reason": self.volume_unavailable_reason,
             "stats": self.stats,
+            "time_points": [dict(point) for point in self.time_points] if len(self.time_points) > 1 else None,
         }
 
 
@@ -134,8 +141,10 @@ class VolumeHistogram:
     frame_starts         (F+1,) int64, where each slice's entries begin in the two arrays below
     frame_value_index    (N,) int32, index into `values` of each entry
     frame_counts         (N,) int64, how many voxels of the slice hold that value
-    preview_value_index  (rows, columns) int32, the middle slice as indices into `values`
+    preview_value_index  (rows, columns) int32, the middle slice (of the first time point) as indices into `values`
     slab_widths_mm       (F,) float64 in slice order, or None when the depth is unknown
+    time_point_starts    (T+1,) int64, where each time point's slices begin among the F slices
+    time_points          per time point, what the headers say of it (TimePoint.as_dict)
     """
 
     series_instance_uid: str
@@ -153,15 +162,23 @@ class VolumeHistogram:
     frame_counts: np.ndarray
     preview_value_index: np.ndarray
     slab_widths_mm: np.ndarray | None
+    volume_label: str = ""
+    time_point_starts: np.ndarray | None = None
+    time_points: tuple[dict, ...] = ()
     value_counts: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         counts = np.bincount(self.frame_value_index, weights=self.frame_counts, minlength=len(self.values))
         object.__setattr__(self, "value_counts", np.rint(counts).astype(np.int64))
+        if self.time_point_starts is None:
+            object.__setattr__(self, "time_point_starts", np.array([0, len(self.frame_starts) - 1], dtype=np.int64))
+        if not self.time_points:
+            object.__setattr__(self, "time_points", tuple({"index": k + 1} for k in range(len(self.time_point_starts) - 1)))
 
     @property
     def slices(self) -> int:
-        return len(self.frame_starts) - 1
+        """Slices of the first time point."""
+        return int(self.time_point_starts[1] - self.time_point_starts[0])
 
     def save(self, stream) -> None:
         meta = {
@@ -174,6 +191,8 @@ class VolumeHistogram:
             "volume_unavailable_reason": self.volume_unavailable_reason,
             "warnings": list(self.warnings),
             "monochrome1": self.monochrome1,
+            "volume_label": self.volume_label,
+            "time_points": list(self.time_points),
         }
         arrays = {
             "values": self.values,
@@ -181,6 +200,7 @@ class VolumeHistogram:
             "frame_value_index": self.frame_value_index,
             "frame_counts": self.frame_counts,
             "preview_value_index": self.preview_value_index,
+            "time_point_starts": self.time_point_starts,
         }
         if self.slab_widths_mm is not None:
             arrays["slab_widths_mm"] = self.slab_widths_mm
@@ -191,8 +211,10 @@ class VolumeHistogram:
         with np.load(stream, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             spacing = meta.pop("pixel_spacing_mm")
+            meta["time_points"] = tuple(meta.get("time_points", ()))
             return cls(
                 **meta,
+                time_point_starts=data["time_point_starts"] if "time_point_starts" in data.files else None,
                 pixel_spacing_mm=tuple(spacing) if spacing else None,
                 values=data["values"],
                 frame_starts=data["frame_starts"],
@@ -225,18 +247,30 @@ def histogram_volume(volume: VolumeImages, processes: int = 1) -> VolumeHistogra
         if len(images) == 1:
             raise MeasurementError(f"{images[0].name} could not be read: {failures[0]}")
         raise MeasurementError(f"none of the {len(images)} images could be read; the first, {images[0].name}: {failures[0]}")
+    renumbered = {old: new for new, old in enumerate(usable)}
     kept_images = [images[i] for i in usable]
     kept_histograms = [histograms[i] for i in usable]
-    stack = build_stack(kept_images)
+    several = len(volume.time_point_list()) > 1
+    stacks, points = [], []
+    for time_point in volume.time_point_list():
+        frames = [(renumbered[i], k) for i, k in time_point.frames if i in renumbered]
+        if not frames:
+            continue  # every image of it failed: named in the warnings
+        stack = build_stack(kept_images, frames)
+        if stack.refusal:
+            raise MeasurementError(f"time point {time_point.index}: {stack.refusal}" if several else stack.refusal)
+        stacks.append(stack)
+        points.append(time_point.as_dict())
     notes = [note for image in kept_images for note in image.notes]
-    if stack.volume_unavailable_reason is None:
+    if all(stack.volume_unavailable_reason is None for stack in stacks):
         warnings.extend(notes)
     if any(image.pixels.monochrome1 for image in kept_images):
         warnings.append(
             "MONOCHROME1: low values display bright; thresholds apply to the modality values, "
             "so 'above' means higher values, which this image shows darker"
         )
-    return assemble(volume, kept_images, kept_histograms, stack, [*stack.warnings, *warnings])
+    stack_warnings = [warning for stack in stacks for warning in stack.warnings]
+    return assemble(volume, kept_images, kept_histograms, stacks, points, list(dict.fromkeys([*stack_warnings, *warnings])))
 
 
 def histogram_images(images: list[DicomImage], processes: int) -> tuple[dict[int, list[StoredHistogram]], dict[int, str]]:
@@ -273,14 +307,17 @@ def frame_chunks(images: list[tuple[int, DicomImage]]) -> list[tuple[int, DicomI
 def histogram_chunk(chunk: tuple[int, DicomImage, int, int]) -> list[StoredHistogram] | str:
     _, image, start, stop = chunk
     try:
-        return frame_histograms(image, range(start, stop))
+        return frame_histograms(image, [image.frames[k].index for k in range(start, stop)])
     except NotAnImage as error:
         return str(error)
 
 
-def assemble(volume: VolumeImages, images, histograms, stack: Stack, warnings: list[str]) -> VolumeHistogram:
-    """Put the slices' histograms in stack order, on one axis of distinct modality values."""
-    slices = stack.slices
+def assemble(
+    volume: VolumeImages, images, histograms, stacks: list[Stack], points: list[dict], warnings: list[str]
+) -> VolumeHistogram:
+    """Put the slices' histograms in stack order, time point after time point, on one axis of distinct
+    modality values (so that normalising uses the range of every time point)."""
+    slices = [ref for stack in stacks for ref in stack.slices]
     frames = [images[ref.image].frames[ref.frame] for ref in slices]
     stored = [histograms[ref.image][ref.frame] for ref in slices]
     rescales = sorted({(f.rescale_slope, f.rescale_intercept) for f in frames})
@@ -312,11 +349,11 @@ def assemble(volume: VolumeImages, images, histograms, stack: Stack, warnings: l
     starts = np.zeros(len(slices) + 1, dtype=np.int64)
     starts[1:] = np.cumsum(lengths)
 
-    middle_number = len(slices) // 2
+    middle_number = len(stacks[0].slices) // 2
     middle = slices[middle_number]
     middle_frame = images[middle.image].frames[middle.frame]
     try:
-        preview_stored = frame_stored_values(images[middle.image], middle.frame)
+        preview_stored = frame_stored_values(images[middle.image], middle_frame.index)
     except NotAnImage as error:
         raise MeasurementError(f"the middle slice cannot be read again: {error}") from None
     # Through the middle slice's own histogram: its entries already know their index into `values`.
@@ -327,14 +364,16 @@ def assemble(volume: VolumeImages, images, histograms, stack: Stack, warnings: l
         preview_index = np.searchsorted(values, preview_modality).astype(np.int32)
 
     first = volume.first
+    widths = [stack.slab_widths_mm for stack in stacks]
+    reason = next((stack.volume_unavailable_reason for stack in stacks if stack.volume_unavailable_reason), None)
     return VolumeHistogram(
         series_instance_uid=first.series_instance_uid,
         modality=first.modality,
         description=volume.description,
         rows=first.rows,
         columns=first.columns,
-        pixel_spacing_mm=stack.pixel_spacing_mm,
-        volume_unavailable_reason=stack.volume_unavailable_reason,
+        pixel_spacing_mm=stacks[0].pixel_spacing_mm,
+        volume_unavailable_reason=reason,
         warnings=tuple(warnings),
         monochrome1=any(image.pixels.monochrome1 for image in images),
         values=values,
@@ -342,7 +381,10 @@ def assemble(volume: VolumeImages, images, histograms, stack: Stack, warnings: l
         frame_value_index=value_index,
         frame_counts=np.concatenate([h.counts for h in stored]).astype(np.int64),
         preview_value_index=preview_index,
-        slab_widths_mm=np.array(stack.slab_widths_mm, dtype=np.float64) if stack.slab_widths_mm else None,
+        slab_widths_mm=np.concatenate([np.array(w, dtype=np.float64) for w in widths]) if all(widths) else None,
+        volume_label=volume.volume_label,
+        time_point_starts=np.cumsum([0, *(len(stack.slices) for stack in stacks)]).astype(np.int64),
+        time_points=tuple(points),
     )
 
 
@@ -409,14 +451,12 @@ def measure_histogram(histogram: VolumeHistogram, request: ThresholdRequest) -> 
     weighted = histogram.frame_counts * above[histogram.frame_value_index]
     running = np.concatenate([[0], np.cumsum(weighted)])
     per_slice = running[histogram.frame_starts[1:]] - running[histogram.frame_starts[:-1]]
-    voxels_above = int(per_slice.sum())
-
-    reason = histogram.volume_unavailable_reason
-    volume_mm3 = None
+    points = time_point_figures(histogram, per_slice)
+    first = points[0]
+    starts = histogram.time_point_starts
+    first_entries = slice(histogram.frame_starts[starts[0]], histogram.frame_starts[starts[1]])
+    first_counts = value_counts_of(histogram, first_entries)
     widths = histogram.slab_widths_mm
-    if reason is None and widths is not None and histogram.pixel_spacing_mm is not None:
-        row_mm, column_mm = histogram.pixel_spacing_mm
-        volume_mm3 = float(np.dot(per_slice.astype(np.float64), widths)) * row_mm * column_mm
     result = SeriesMeasurement(
         series_instance_uid=histogram.series_instance_uid,
         modality=histogram.modality,
@@ -425,18 +465,55 @@ def measure_histogram(histogram: VolumeHistogram, request: ThresholdRequest) -> 
         rows=histogram.rows,
         columns=histogram.columns,
         pixel_spacing_mm=histogram.pixel_spacing_mm,
-        slab_mm=slab_summary(widths),
+        slab_mm=slab_summary(None if widths is None else widths[starts[0] : starts[1]]),
         mode=request.mode,
         threshold=threshold,
         threshold_modality=threshold_modality,
-        voxels_above=voxels_above,
-        total_voxels=int(counts.sum()),
-        volume_mm3=volume_mm3,
+        voxels_above=first["voxels_above"],
+        total_voxels=int(first_counts.sum()),
+        volume_mm3=first["volume_mm3"],
         warnings=tuple(warnings),
-        volume_unavailable_reason=reason,
-        stats=value_statistics(values[above], counts[above]),
+        volume_unavailable_reason=histogram.volume_unavailable_reason,
+        stats=value_statistics(values[above], first_counts[above]),
+        volume_label=histogram.volume_label,
+        time_points=tuple(points),
     )
     return result, above
+
+
+def time_point_figures(histogram: VolumeHistogram, per_slice: np.ndarray) -> list[dict]:
+    """Per time point: what the headers say of it, its slices, voxels above and volume (None when the
+    depth or spacing is unknown)."""
+    widths = histogram.slab_widths_mm
+    starts = histogram.time_point_starts
+    measurable = histogram.volume_unavailable_reason is None and widths is not None and histogram.pixel_spacing_mm is not None
+    figures = []
+    for number, point in enumerate(histogram.time_points):
+        chosen = slice(int(starts[number]), int(starts[number + 1]))
+        volume_mm3 = None
+        if measurable:
+            row_mm, column_mm = histogram.pixel_spacing_mm
+            volume_mm3 = float(np.dot(per_slice[chosen].astype(np.float64), widths[chosen])) * row_mm * column_mm
+        figures.append(
+            {
+                **point,
+                "slices": chosen.stop - chosen.start,
+                "voxels_above": int(per_slice[chosen].sum()),
+                "volume_mm3": volume_mm3,
+                "volume_ml": None if volume_mm3 is None else volume_mm3 / 1000.0,
+            }
+        )
+    return figures
+
+
+def value_counts_of(histogram: VolumeHistogram, entries: slice) -> np.ndarray:
+    """(K,) voxels holding each distinct value among the given entries (one time point's slices)."""
+    if entries.start == 0 and entries.stop == len(histogram.frame_counts):
+        return histogram.value_counts
+    counts = np.bincount(
+        histogram.frame_value_index[entries], weights=histogram.frame_counts[entries], minlength=len(histogram.values)
+    )
+    return np.rint(counts).astype(np.int64)
 
 
 def slab_summary(widths: np.ndarray | None) -> dict | None:
