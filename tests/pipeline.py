@@ -2,11 +2,11 @@
 reading) → split_into_volumes → histogram_volume → measure_histogram. Tests use it on the series they write."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from volumes.imaging.geometry import split_into_volumes
-from volumes.imaging.measure import SeriesMeasurement, ThresholdRequest, histogram_volume, measure_histogram
+from volumes.imaging.measure import MeasurementError, SeriesMeasurement, ThresholdRequest, histogram_volume, measure_histogram
 from volumes.imaging.reader import read_images
 from volumes.imaging.sources import collect_paths
 
@@ -17,6 +17,7 @@ class Outcome:
 
     results: list[SeriesMeasurement]
     skipped: dict[str, str]
+    refused: dict[str, str] = field(default_factory=dict)  # volume description → why it was not measured
 
     @property
     def only(self) -> SeriesMeasurement:
@@ -31,5 +32,10 @@ def measure(paths, mode: str = "normalized", value: float | None = 0.5) -> Outco
     images = read.images
     skipped = {Path(s.name).name: s.reason for s in read.skipped}
     request = ThresholdRequest(mode=mode, value=value)
-    results = [measure_histogram(histogram_volume(volume), request)[0] for volume in split_into_volumes(images)]
-    return Outcome(results=results, skipped=skipped)
+    outcome = Outcome(results=[], skipped=skipped)
+    for volume in split_into_volumes(images):
+        try:
+            outcome.results.append(measure_histogram(histogram_volume(volume), request)[0])
+        except MeasurementError as error:
+            outcome.refused[volume.description] = str(error)
+    return outcome

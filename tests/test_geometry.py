@@ -97,17 +97,12 @@ DUPLICATE_PHANTOM = Phantom(boxes=(Box((2, 3), (0, 2), (0, 3), 1000.0), Box((3, 
 
 
 @pytest.mark.parametrize(
-    "instance_numbers, kept, dropped, voxels",
-    [
-        ((1, 2, 4, 3, 5, 6), "d (instance 3)", "c (instance 4)", 9),
-        ((1, 2, 3, 4, 5, 6), "c (instance 3)", "d (instance 4)", 6),
-        ((1, 2, 3, 3, 5, 6), "c (instance 3)", "d (instance 3)", 6),  # same number: the name decides
-    ],
-    ids=["lower-instance-number", "lower-instance-number-first-name", "same-number-first-name"],
+    "instance_numbers",
+    [(1, 2, 4, 3, 5, 6), (1, 2, 3, 4, 5, 6), (1, 2, 3, 3, 5, 6)],
+    ids=["instance-numbers-swapped", "instance-numbers-in-order", "same-instance-number"],
 )
-def test_two_images_at_one_position_keep_the_first_by_instance_number_then_name_and_say_which(
-    tmp_path, instance_numbers, kept, dropped, voxels
-):
+def test_two_images_at_one_position_that_nothing_tells_apart_are_refused_naming_both(tmp_path, instance_numbers):
+    # Neither Instance Number nor file name decides which one is measured: the volume is refused.
     spec = SeriesSpec(
         phantom=DUPLICATE_PHANTOM,
         offsets_mm=(0, 2.5, 5, 5, 7.5, 10),
@@ -115,17 +110,18 @@ def test_two_images_at_one_position_keep_the_first_by_instance_number_then_name_
         names=tuple("abcdef"),
     )
     write_series(tmp_path, spec)
-    result = measure(tmp_path, "modality", 0.0).only
-    assert result.slices == 5
-    assert result.voxels_above == voxels
-    assert result.volume_mm3 == pytest.approx(voxels * PIXEL_MM2 * 2.5)
-    [warning] = result.warnings
-    assert warning.startswith("1 image lies at the same position as another along the slice normal")
-    assert f"kept {tmp_path.name}/{kept}, left out {tmp_path.name}/{dropped} at 105.000 mm" in warning
+    outcome = measure(tmp_path, "modality", 0.0)
+    assert outcome.results == []
+    [reason] = outcome.refused.values()
+    assert reason.startswith(
+        "2 images lie at 1 shared position along the slice normal and nothing in their headers tells them apart"
+    )
+    assert "so this volume is not measured" in reason
+    assert f"{tmp_path.name}/c (instance {instance_numbers[2]}) and {tmp_path.name}/d (instance {instance_numbers[3]}) at 105.000 mm" in reason
 
 
-def test_duplicates_a_rounding_error_apart_still_keep_the_lower_instance_number(tmp_path):
-    # Slice 3 (instance 4) lies 2 µm below slice 2 (instance 3): the same position, so instance 3 wins.
+def test_duplicates_a_rounding_error_apart_are_refused_too(tmp_path):
+    # Slice 3 lies 2 µm below slice 2: the same position within header rounding.
     spec = SeriesSpec(
         phantom=DUPLICATE_PHANTOM,
         offsets_mm=(0, 2.5, 5.000001, 4.999999, 7.5, 10),
@@ -133,10 +129,11 @@ def test_duplicates_a_rounding_error_apart_still_keep_the_lower_instance_number(
         names=tuple("abcdef"),
     )
     write_series(tmp_path, spec)
-    result = measure(tmp_path, "modality", 0.0).only
-    assert result.voxels_above == 6
-    [warning] = result.warnings
-    assert f"kept {tmp_path.name}/c (instance 3), left out {tmp_path.name}/d (instance 4)" in warning
+    outcome = measure(tmp_path, "modality", 0.0)
+    assert outcome.results == []
+    [reason] = outcome.refused.values()
+    assert "and nothing in their headers tells them apart" in reason
+    assert f"{tmp_path.name}/d (instance 4) and {tmp_path.name}/c (instance 3) at 105.000 mm" in reason
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pydicom
 
+from .acquisition_header import dimension_pointers, read_acquisition, read_frame_acquisition
 from .geometry import normal_of
 from .images import Frame
 from .values import first_item, optional_float, read_floats
@@ -30,6 +31,7 @@ def read_frames(ds: pydicom.Dataset, count: int) -> tuple[tuple[Frame, ...], tup
         spacing_between_slices_mm=optional_float(ds, "SpacingBetweenSlices"),
         rescale_slope=slope,
         rescale_intercept=intercept,
+        acquisition=read_acquisition(ds),
     )
     if count == 1:
         return (base,), ()
@@ -66,6 +68,7 @@ def read_enhanced_frames(ds: pydicom.Dataset, count: int) -> tuple[Frame, ...]:
     """Frames of an enhanced multi-frame image (CT, MR, PET...): shared and per-frame functional groups."""
     shared = first_item(ds, "SharedFunctionalGroupsSequence")
     per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    pointers = dimension_pointers(ds)
     frames = []
     for index in range(count):
         groups = [g for g in (per_frame[index] if index < len(per_frame) else None, shared) if g is not None]
@@ -86,6 +89,7 @@ def read_enhanced_frames(ds: pydicom.Dataset, count: int) -> tuple[Frame, ...]:
                 spacing_between_slices_mm=optional_float(measures, "SpacingBetweenSlices") if measures is not None else None,
                 rescale_slope=slope,
                 rescale_intercept=intercept,
+                acquisition=read_frame_acquisition(ds, groups, pointers),
             )
         )
     return tuple(frames)

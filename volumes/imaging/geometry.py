@@ -207,6 +207,40 @@ def contrast_volume(images: list[DicomImage], part: str, contrast: Contrast) -> 
     )
 
 
+def same_stack(a: DicomImage, b: DicomImage) -> bool:
+    if (a.rows, a.columns) != (b.rows, b.columns):
+        return False
+    fa, fb = a.frames[0], b.frames[0]
+    if (fa.orientation is None) != (fb.orientation is None):
+        return False
+    if fa.orientation is not None and not all_close(fa.orientation, fb.orientation, rtol=0, atol=ORIENTATION_TOLERANCE):
+        return False
+    if (fa.pixel_spacing_mm is None) != (fb.pixel_spacing_mm is None):
+        return False
+    if fa.pixel_spacing_mm is not None and not all_close(
+        fa.pixel_spacing_mm, fb.pixel_spacing_mm, rtol=SPACING_TOLERANCE, atol=0
+    ):
+        return False
+    return True
+
+
+def describe_part(images: list[DicomImage]) -> str:
+    """A part's name, stable across uploads of more or fewer of its images: plane and size."""
+    first = images[0]
+    return f"{plane_name(first.frames[0].orientation)}, {first.columns}×{first.rows}"
+
+
+def plane_name(orientation: tuple[float, ...] | None) -> str:
+    """axial, coronal or sagittal for a plane within 10° of one, else oblique."""
+    if orientation is None:
+        return "no orientation"
+    normal = np.abs(normal_of(orientation))
+    axis = int(np.argmax(normal))
+    if normal[axis] < math.cos(math.radians(10)):
+        return "oblique"
+    return ("sagittal", "coronal", "axial")[axis]
+
+
 # --- the stack --------------------------------------------------------------------------------
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .acquisitions import NO_ACQUISITION, Acquisition
+
 
 class NotAnImage(Exception):
     """A file that cannot be measured; the message says why, for the person who sent it."""
@@ -40,6 +42,19 @@ class Frame:
     spacing_between_slices_mm: float | None
     rescale_slope: float
     rescale_intercept: float
+    acquisition: Acquisition = NO_ACQUISITION
+    tile: int | None = None  # a mosaic's slice: which tile of stored frame `index`
+
+
+@dataclass(frozen=True)
+class Mosaic:
+    """A Siemens mosaic: each stored frame holds `tiles` slices of `rows` × `columns`, laid out
+    row by row, `per_row` tiles to a row of the mosaic."""
+
+    tiles: int
+    per_row: int
+    rows: int
+    columns: int
 
 
 @dataclass(frozen=True)
@@ -97,14 +112,16 @@ class DicomImage:
     localizer: bool = False
     # Each frame's histogram, when made while the file was read (`read_images(histograms=True)`).
     histograms: tuple[StoredHistogram, ...] | None = field(default=None, repr=False, compare=False)
+    mosaic: Mosaic | None = None
 
     @property
     def rows(self) -> int:
-        return self.pixels.rows
+        """Rows of a slice (of a mosaic's tile)."""
+        return self.mosaic.rows if self.mosaic else self.pixels.rows
 
     @property
     def columns(self) -> int:
-        return self.pixels.columns
+        return self.mosaic.columns if self.mosaic else self.pixels.columns
 
 
 def copy_with(record, **changes):

@@ -309,7 +309,7 @@ def frame_chunks(images: list[tuple[int, DicomImage]]) -> list[tuple[int, DicomI
 def histogram_chunk(chunk: tuple[int, DicomImage, int, int]) -> list[StoredHistogram] | str:
     _, image, start, stop = chunk
     try:
-        return frame_histograms(image, [image.frames[k].index for k in range(start, stop)])
+        return frame_histograms(image, range(start, stop))
     except NotAnImage as error:
         return str(error)
 
@@ -355,7 +355,7 @@ def assemble(
     middle = slices[middle_number]
     middle_frame = images[middle.image].frames[middle.frame]
     try:
-        preview_stored = frame_stored_values(images[middle.image], middle_frame.index)
+        preview_stored = frame_stored_values(images[middle.image], middle.frame)
     except NotAnImage as error:
         raise MeasurementError(f"the middle slice cannot be read again: {error}") from None
     # Through the middle slice's own histogram: its entries already know their index into `values`.

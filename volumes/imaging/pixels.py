@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pydicom
 from pydicom.pixels import iter_pixels
 
-from .images import DicomImage, NotAnImage, PixelLayout, StoredHistogram, describe
+from .images import DicomImage, Frame, NotAnImage, PixelLayout, StoredHistogram, describe
 
 
 class FrameBuffer:
@@ -25,10 +25,34 @@ class FrameBuffer:
         return self._memory[:size]
 
 
-def frame_histograms(image: DicomImage, indices: range, buffer: FrameBuffer | None = None) -> list[StoredHistogram]:
-    """Histogram the frames `indices` of `image`, one frame in memory at a time."""
-    frames = iter_stored_frames(image, indices, buffer or FrameBuffer())
-    return [compact(histogram_stored(frame, image.pixels)) for frame in frames]
+def frame_histograms(image: DicomImage, positions: Iterable[int], buffer: FrameBuffer | None = None) -> list[StoredHistogram]:
+    """Histogram the frames at `positions` of `image.frames` (ascending), one stored frame in memory at a time;
+    a mosaic's tiles each as a frame of its own."""
+    frames = [image.frames[position] for position in positions]
+    indices = [frame.index for frame in frames] if image.mosaic is None else list(dict.fromkeys(f.index for f in frames))
+    stored = iter_stored_frames(image, indices, buffer or FrameBuffer())
+    if image.mosaic is None:
+        return [compact(histogram_stored(frame, image.pixels)) for frame in stored]
+    return [compact(histogram_stored(tile, image.pixels)) for tile in iter_tiles(image, frames, stored)]
+
+
+def iter_tiles(image: DicomImage, frames: list[Frame], stored: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """The tiles of a mosaic's frames, each stored frame read once (frames come in stored order)."""
+    current_index, current = None, None
+    for frame in frames:
+        if frame.index != current_index:
+            current_index, current = frame.index, next(stored)
+        yield tile_of(current, image, frame.tile)
+
+
+def tile_of(stored: np.ndarray, image: DicomImage, tile: int | None = None) -> np.ndarray:
+    """(rows, columns) of one tile of a mosaic's stored frame, as a contiguous copy."""
+    mosaic = image.mosaic
+    whole = stored.reshape(image.pixels.rows, image.pixels.columns)
+    top, left = divmod(tile, mosaic.per_row)
+    return np.ascontiguousarray(
+        whole[top * mosaic.rows : (top + 1) * mosaic.rows, left * mosaic.columns : (left + 1) * mosaic.columns]
+    )
 
 
 def compact(histogram: StoredHistogram) -> StoredHistogram:
@@ -41,14 +65,18 @@ def compact(histogram: StoredHistogram) -> StoredHistogram:
     return StoredHistogram(values, counts)
 
 
-def frame_stored_values(image: DicomImage, index: int) -> np.ndarray:
-    """One frame's stored values as a (rows, columns) array of int64 (float64 for float pixel data)."""
-    for frame in iter_stored_frames(image, range(index, index + 1)):
-        return stored_values(frame, image.pixels).reshape(image.rows, image.columns)
-    raise NotAnImage(f"frame {index + 1} is missing from the pixel data")
+def frame_stored_values(image: DicomImage, position: int) -> np.ndarray:
+    """The stored values of the frame at `position` of `image.frames` (a mosaic's tile) as a (rows, columns)
+    array of int64 (float64 for float pixel data)."""
+    frame = image.frames[position]
+    for stored in iter_stored_frames(image, [frame.index]):
+        if image.mosaic is not None:
+            stored = tile_of(stored, image, frame.tile)
+        return stored_values(stored, image.pixels).reshape(image.rows, image.columns)
+    raise NotAnImage(f"frame {frame.index + 1} is missing from the pixel data")
 
 
-def iter_stored_frames(image: DicomImage, wanted: range, buffer: FrameBuffer | None = None) -> Iterator[np.ndarray]:
+def iter_stored_frames(image: DicomImage, wanted: Iterable[int], buffer: FrameBuffer | None = None) -> Iterator[np.ndarray]:
     """Yield frames as they are encoded: raw words read straight from the file, or pydicom's arrays.
 
     With a `buffer`, raw words are read into it: each frame yielded is then valid until the next.

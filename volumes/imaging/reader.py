@@ -102,7 +102,7 @@ class ImageReader:
             return NotAnImage(f"the file cannot be read ({error.strerror or error})")
         if self.histograms and image.pixels.native_offset is not None:
             try:
-                histograms = frame_histograms(image, range(image.pixels.frames), self._frames)
+                histograms = frame_histograms(image, range(len(image.frames)), self._frames)
                 image = copy_with(image, histograms=tuple(histograms))
             except NotAnImage:
                 pass  # the measurement reads it again, and says why it cannot
