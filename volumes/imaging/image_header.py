@@ -11,6 +11,7 @@ from pydicom.uid import UID
 
 from .frames import read_frames
 from .images import DicomImage, NotAnImage, PixelLayout, describe
+from .mosaics import is_mosaic, read_mosaic
 from .sources import SourceFile
 from .values import optional_float, optional_int, read_floats, read_strings
 
@@ -50,6 +51,9 @@ def image_from_dataset(ds, source: SourceFile) -> DicomImage:
         raise NotAnImage(no_pixel_data_reason(sop_class_uid))
     pixels = read_pixel_layout(ds, pixel_element, float_pixels, source.path)
     frames, notes = read_frames(ds, pixels.frames)
+    mosaic = None
+    if is_mosaic(ds):
+        mosaic, frames, notes = read_mosaic(parse_header(source.path), pixels, frames[0])
     return DicomImage(
         path=source.path,
         name=source.name,
@@ -69,6 +73,7 @@ def image_from_dataset(ds, source: SourceFile) -> DicomImage:
         frames=frames,
         notes=notes,
         localizer="LOCALIZER" in (str(value).upper() for value in read_strings(ds, "ImageType")),
+        mosaic=mosaic,
     )
 
 
