@@ -1,0 +1,256 @@
+"""Series holding several volumes at the same positions: each contrast measured as what it is, the
+repeats of one contrast over time as one measurement with a volume per time point."""
+from __future__ import annotations
+
+import pytest
+
+from volumes.imaging.acquisitions import Acquisition, FrameItem, split_contrasts
+
+from .acquisitions_phantoms import (
+    GAP_MM,
+    PIXEL_MM,
+    SLICES,
+    volume_mm3,
+    voxels,
+    write_enhanced_mr,
+    write_mosaic,
+    write_volumes,
+)
+from .pipeline import measure
+
+
+def entries(outcome):
+    return {result.volume_label: result for result in outcome.results}
+
+
+def assert_volume(result, n):
+    assert result.voxels_above == voxels(n)
+    assert result.volume_mm3 == pytest.approx(volume_mm3(n))
+    assert result.slices == SLICES
+
+
+def test_echoes_sharing_instance_numbers_under_random_names_are_measured_each_as_itself(tmp_path):
+    write_volumes(tmp_path, [(2, {"EchoNumbers": 1, "EchoTime": "2.46"}), (5, {"EchoNumbers": 2, "EchoTime": "7.38"})])
+    outcome = measure(tmp_path, "modality", 0.0)
+    assert [r.volume_label for r in outcome.results] == ["echo 1 (TE 2.46 ms)", "echo 2 (TE 7.38 ms)"]
+    by_label = entries(outcome)
+    assert_volume(by_label["echo 1 (TE 2.46 ms)"], 2)
+    assert_volume(by_label["echo 2 (TE 7.38 ms)"], 5)
+    assert all(r.warnings == () and r.time_points == () or len(r.time_points) == 1 for r in outcome.results)
+    assert by_label["echo 2 (TE 7.38 ms)"].description == "acquisitions [echo 2 (TE 7.38 ms)]"
+
+
+def test_magnitude_and_phase_in_one_series_are_two_volumes(tmp_path):
+    write_volumes(
+        tmp_path,
+        [(3, {"ImageType": ["ORIGINAL", "PRIMARY", "P", "ND"]}), (6, {"ImageType": ["ORIGINAL", "PRIMARY", "M", "ND"]})],
+    )
+    by_label = entries(measure(tmp_path, "modality", 0.0))
+    assert sorted(by_label) == ["magnitude", "phase"]
+    assert_volume(by_label["magnitude"], 6)
+    assert_volume(by_label["phase"], 3)
+
+
+@pytest.mark.parametrize(
+    "keyword, values, reported",
+    [
+        ("TemporalPositionIdentifier", (3, 1, 2), "temporal_position"),
+        ("AcquisitionNumber", (12, 10, 11), "acquisition_number"),
+        ("TriggerTime", ("600", "0", "300"), "trigger_time_ms"),
+    ],
+)
+def test_a_time_series_is_one_measurement_with_a_volume_per_time_point_in_acquisition_order(
+    tmp_path, keyword, values, reported
+):
+    # Written out of time order: box 6 at the last time, 2 at the first, 4 between.
+    write_volumes(tmp_path, [(6, {keyword: values[0]}), (2, {keyword: values[1]}), (4, {keyword: values[2]})])
+    result = measure(tmp_path, "modality", 0.0).only
+    assert result.volume_label == ""
+    assert_volume(result, 2)  # the headline is the first time point
+    points = result.as_dict()["time_points"]
+    assert [p["index"] for p in points] == [1, 2, 3]
+    assert [p["voxels_above"] for p in points] == [voxels(2), voxels(4), voxels(6)]
+    assert [p["volume_mm3"] for p in points] == pytest.approx([volume_mm3(2), volume_mm3(4), volume_mm3(6)])
+    assert [p["slices"] for p in points] == [SLICES] * 3
+    written = sorted(float(v) for v in values)
+    assert [p[reported] for p in points] == written
+    assert result.warnings == ()
+
+
+def test_the_normalised_mode_normalises_over_every_time_point(tmp_path):
+    # Time point 2 holds the only voxels at 100 among 0s... and time point 1 a box of 40: at 0.5 of the
+    # range over both time points (0..100), time point 1 has nothing above; over itself alone it would.
+    write_volumes(tmp_path, [(2, {"TemporalPositionIdentifier": 2})])
+    from .acquisitions_phantoms import mr_spec
+    import numpy as np
+    from .phantoms import Box, Phantom, write_series
+
+    rng = np.random.default_rng(5)
+    series_uid = measure(tmp_path).only.series_instance_uid
+    faint = mr_spec(3, series_uid=series_uid, prefix="faint-", rng=rng, TemporalPositionIdentifier=1)
+    faint = faint.__class__(**{**faint.__dict__, "phantom": Phantom(slices=SLICES, rows=8, columns=6, background=0.0, boxes=(Box((0, 1), (0, 3), (0, 1), 40.0),))})
+    write_series(tmp_path, faint)
+    result = measure(tmp_path, "normalized", 0.5).only
+    assert [p["voxels_above"] for p in result.as_dict()["time_points"]] == [0, voxels(2)]
+    assert result.voxels_above == 0
+    assert result.threshold_modality == 50.0
+
+
+def test_diffusion_b0_and_three_directions_are_four_volumes_numbered_in_acquisition_order(tmp_path):
+    write_volumes(
+        tmp_path,
+        [
+            (5, {"DiffusionBValue": 1000, "DiffusionGradientOrientation": [0.0, 1.0, 0.0], "AcquisitionNumber": 3}),
+            (7, {"DiffusionBValue": 0, "AcquisitionNumber": 1}),
+            (4, {"DiffusionBValue": 1000, "DiffusionGradientOrientation": [1.0, 0.0, 0.0], "AcquisitionNumber": 2}),
+            (6, {"DiffusionBValue": 1000, "DiffusionGradientOrientation": [0.0, 0.0, 1.0], "AcquisitionNumber": 4}),
+        ],
+    )
+    by_label = entries(measure(tmp_path, "modality", 0.0))
+    assert sorted(by_label) == ["b=0", "b=1000, direction 1", "b=1000, direction 2", "b=1000, direction 3"]
+    assert_volume(by_label["b=0"], 7)
+    assert_volume(by_label["b=1000, direction 1"], 4)
+    assert_volume(by_label["b=1000, direction 2"], 5)
+    assert_volume(by_label["b=1000, direction 3"], 6)
+
+
+ENHANCED_ECHO_TIME = (("InStackPositionNumber", "FrameContentSequence"), ("TemporalPositionIndex", "FrameContentSequence"), ("EffectiveEchoTime", "MREchoSequence"))
+
+
+def test_an_enhanced_file_with_echo_and_temporal_dimensions_in_shuffled_frame_order(tmp_path):
+    volumes = [
+        (1, {"echo_time": 2.5, "index": (1, 1)}),
+        (2, {"echo_time": 2.5, "index": (2, 1)}),
+        (3, {"echo_time": 2.5, "index": (3, 1)}),
+        (7, {"echo_time": 7.5, "index": (1, 2)}),
+        (6, {"echo_time": 7.5, "index": (2, 2)}),
+        (5, {"echo_time": 7.5, "index": (3, 2)}),
+    ]
+    write_enhanced_mr(tmp_path / "enhanced.dcm", volumes, dimensions=ENHANCED_ECHO_TIME)
+    outcome = measure(tmp_path, "modality", 0.0)
+    assert [r.volume_label for r in outcome.results] == ["echo 1 (TE 2.5 ms)", "echo 2 (TE 7.5 ms)"]
+    first, second = outcome.results
+    assert [p["voxels_above"] for p in first.as_dict()["time_points"]] == [voxels(1), voxels(2), voxels(3)]
+    assert [p["voxels_above"] for p in second.as_dict()["time_points"]] == [voxels(7), voxels(6), voxels(5)]
+    assert [p["temporal_position"] for p in second.as_dict()["time_points"]] == [1, 2, 3]
+    assert second.volume_mm3 == pytest.approx(volume_mm3(7))
+    assert [p["volume_mm3"] for p in first.as_dict()["time_points"]] == pytest.approx([volume_mm3(k) for k in (1, 2, 3)])
+
+
+def test_an_enhanced_file_with_magnitude_and_field_map_frames_gives_each_its_volume(tmp_path):
+    volumes = [(2, {"complex": "MAGNITUDE"}), (5, {"complex": "FIELD_MAP"})]
+    write_enhanced_mr(tmp_path / "fieldmap.dcm", volumes, dimensions=(("InStackPositionNumber", "FrameContentSequence"),))
+    by_label = entries(measure(tmp_path, "modality", 0.0))
+    assert sorted(by_label) == ["field map", "magnitude"]
+    assert_volume(by_label["magnitude"], 2)
+    assert_volume(by_label["field map"], 5)
+
+
+def test_an_enhanced_diffusion_file_labels_b_values_and_directions_from_mr_diffusion_sequence(tmp_path):
+    volumes = [
+        (6, {"b_value": 1000, "gradient": (0.0, 0.0, 1.0), "index": (4,)}),
+        (3, {"b_value": 0, "index": (1,)}),
+        (5, {"b_value": 1000, "gradient": (0.0, 1.0, 0.0), "index": (3,)}),
+        (4, {"b_value": 1000, "gradient": (1.0, 0.0, 0.0), "index": (2,)}),
+    ]
+    dimensions = (("InStackPositionNumber", "FrameContentSequence"), ("DiffusionGradientOrientation", "MRDiffusionSequence"))
+    write_enhanced_mr(tmp_path / "dwi.dcm", volumes, dimensions=dimensions)
+    by_label = entries(measure(tmp_path, "modality", 0.0))
+    assert sorted(by_label) == ["b=0", "b=1000, direction 1", "b=1000, direction 2", "b=1000, direction 3"]
+    assert_volume(by_label["b=0"], 3)
+    assert_volume(by_label["b=1000, direction 1"], 4)
+    assert_volume(by_label["b=1000, direction 2"], 5)
+    assert_volume(by_label["b=1000, direction 3"], 6)
+
+
+def test_asl_label_and_control_repeated_over_time_are_two_contrasts_with_their_time_points(tmp_path):
+    volumes = [
+        (2, {"asl": "LABEL", "index": (1,)}),
+        (5, {"asl": "CONTROL", "index": (1,)}),
+        (3, {"asl": "LABEL", "index": (2,)}),
+        (6, {"asl": "CONTROL", "index": (2,)}),
+    ]
+    dimensions = (("InStackPositionNumber", "FrameContentSequence"), ("TemporalPositionIndex", "FrameContentSequence"))
+    write_enhanced_mr(tmp_path / "asl.dcm", volumes, dimensions=dimensions)
+    by_label = entries(measure(tmp_path, "modality", 0.0))
+    assert sorted(by_label) == ["control", "label"]
+    assert [p["voxels_above"] for p in by_label["label"].as_dict()["time_points"]] == [voxels(2), voxels(3)]
+    assert [p["voxels_above"] for p in by_label["control"].as_dict()["time_points"]] == [voxels(5), voxels(6)]
+
+
+def test_a_mosaic_is_cut_into_its_slices_and_the_slab_is_the_spacing_between_them(tmp_path):
+    # 4 slices 3.0 mm thick, 3.6 mm apart: the slab is 3.6 mm, not the thickness.
+    write_mosaic(tmp_path / "mosaic.dcm", 3, tiles=4, spacing_mm=3.6, thickness_mm=3.0)
+    result = measure(tmp_path, "modality", 0.0).only
+    assert (result.rows, result.columns, result.slices) == (8, 6, 4)
+    assert result.voxels_above == voxels(3)
+    assert result.slab_mm == pytest.approx({"min": 3.6, "max": 3.6, "mean": 3.6})
+    assert result.volume_mm3 == pytest.approx(voxels(3) * PIXEL_MM[0] * PIXEL_MM[1] * 3.6)
+    assert result.warnings == ()
+
+
+def test_mosaic_tiles_are_placed_from_the_csa_header_first_tile_where_nibabel_says(tmp_path):
+    from volumes.imaging.reader import read_images
+    from volumes.imaging.sources import collect_paths
+
+    write_mosaic(tmp_path / "m.dcm", 2, tiles=5, spacing_mm=3.6, first_position_mm=(-30.0, -40.0, 100.0))
+    [image] = read_images(collect_paths([tmp_path])).images
+    assert (image.mosaic.tiles, image.mosaic.per_row, image.rows, image.columns) == (5, 3, 8, 6)
+    assert [frame.tile for frame in image.frames] == [0, 1, 2, 3, 4]
+    positions = [value for frame in image.frames for value in frame.position_mm]
+    assert positions == pytest.approx([value for k in range(5) for value in (-30.0, -40.0, 100.0 + 3.6 * k)])
+
+
+def test_mosaics_of_one_series_are_its_time_points(tmp_path):
+    for number, n in ((2, 5), (1, 3), (3, 4)):
+        write_mosaic(tmp_path / f"{number:x}-{n}.dcm", n, acquisition_number=number, series_uid="1.2.3.4")
+    result = measure(tmp_path, "modality", 0.0).only
+    points = result.as_dict()["time_points"]
+    assert [(p["acquisition_number"], p["voxels_above"]) for p in points] == [(1, voxels(3)), (2, voxels(5)), (3, voxels(4))]
+    assert result.voxels_above == voxels(3)
+
+
+def test_a_mosaic_without_spacing_between_slices_gives_no_volume_and_says_why(tmp_path):
+    write_mosaic(tmp_path / "m.dcm", 3, spacing_mm=None)
+    result = measure(tmp_path, "modality", 0.0).only
+    assert result.voxels_above == voxels(3)
+    assert result.volume_mm3 is None
+    assert "a mosaic without a positive Spacing Between Slices (0018,0088)" in result.volume_unavailable_reason
+
+
+def test_frames_of_an_enhanced_file_that_nothing_tells_apart_refuse_the_volume(tmp_path):
+    write_enhanced_mr(
+        tmp_path / "twice.dcm", [(2, {})], dimensions=(("InStackPositionNumber", "FrameContentSequence"),), duplicate_last=True
+    )
+    outcome = measure(tmp_path, "modality", 0.0)
+    assert outcome.results == []
+    [reason] = outcome.refused.values()
+    assert reason.startswith("2 images lie at 1 shared position along the slice normal and nothing in their headers")
+
+
+def test_a_ct_series_in_two_acquisitions_that_do_not_overlap_stays_one_volume(tmp_path):
+    # Acquisition Number only makes time points when positions repeat.
+    from .phantoms import SeriesSpec, write_series
+
+    spec = SeriesSpec()
+    paths = write_series(tmp_path, spec)
+    import pydicom
+
+    for k, path in enumerate(paths):
+        ds = pydicom.dcmread(path)
+        ds.AcquisitionNumber = 1 if k < 3 else 2
+        ds.save_as(path)
+    result = measure(tmp_path, "modality", 0.0).only
+    assert result.slices == 6
+    assert result.time_points == () or len(result.time_points) == 1
+
+
+def test_split_contrasts_never_depends_on_the_order_of_the_frames():
+    def item(i, echo, along):
+        return FrameItem(i, 0, Acquisition(echo_number=echo, echo_time_ms=2.0 * echo), along, instance_number=i % 3)
+
+    items = [item(i, 1 + i % 2, float(i // 2)) for i in range(6)]
+    forward = split_contrasts(items)
+    backward = split_contrasts(list(reversed(items)))
+    assert [c.label for c in forward] == [c.label for c in backward] == ["echo 1 (TE 2 ms)", "echo 2 (TE 4 ms)"]
+    assert [sorted(c.time_points[0].frames) for c in forward] == [sorted(c.time_points[0].frames) for c in backward]
