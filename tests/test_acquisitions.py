@@ -2,20 +2,29 @@
 repeats of one contrast over time as one measurement with a volume per time point."""
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
+import pydicom
 import pytest
 
 from volumes.imaging.acquisitions import Acquisition, FrameItem, split_contrasts
+from volumes.imaging.reader import read_images
+from volumes.imaging.sources import collect_paths
 
 from .acquisitions_phantoms import (
-    GAP_MM,
+    COLUMNS,
     PIXEL_MM,
+    ROWS,
     SLICES,
+    mr_spec,
     volume_mm3,
     voxels,
     write_enhanced_mr,
     write_mosaic,
     write_volumes,
 )
+from .phantoms import Box, Phantom, SeriesSpec, write_series
 from .pipeline import measure
 
 
@@ -36,7 +45,8 @@ def test_echoes_sharing_instance_numbers_under_random_names_are_measured_each_as
     by_label = entries(outcome)
     assert_volume(by_label["echo 1 (TE 2.46 ms)"], 2)
     assert_volume(by_label["echo 2 (TE 7.38 ms)"], 5)
-    assert all(r.warnings == () and r.time_points == () or len(r.time_points) == 1 for r in outcome.results)
+    assert all(r.warnings == () and len(r.time_points) == 1 for r in outcome.results)
+    assert all(r.as_dict()["time_points"] is None for r in outcome.results)
     assert by_label["echo 2 (TE 7.38 ms)"].description == "acquisitions [echo 2 (TE 7.38 ms)]"
 
 
@@ -78,18 +88,12 @@ def test_a_time_series_is_one_measurement_with_a_volume_per_time_point_in_acquis
 
 
 def test_the_normalised_mode_normalises_over_every_time_point(tmp_path):
-    # Time point 2 holds the only voxels at 100 among 0s... and time point 1 a box of 40: at 0.5 of the
-    # range over both time points (0..100), time point 1 has nothing above; over itself alone it would.
-    write_volumes(tmp_path, [(2, {"TemporalPositionIdentifier": 2})])
-    from .acquisitions_phantoms import mr_spec
-    import numpy as np
-    from .phantoms import Box, Phantom, write_series
-
-    rng = np.random.default_rng(5)
-    series_uid = measure(tmp_path).only.series_instance_uid
-    faint = mr_spec(3, series_uid=series_uid, prefix="faint-", rng=rng, TemporalPositionIdentifier=1)
-    faint = faint.__class__(**{**faint.__dict__, "phantom": Phantom(slices=SLICES, rows=8, columns=6, background=0.0, boxes=(Box((0, 1), (0, 3), (0, 1), 40.0),))})
-    write_series(tmp_path, faint)
+    # Time point 2 holds a box of 100, time point 1 a box of 40 among 0s: at 0.5 of the range over both
+    # time points (0..100), time point 1 has nothing above; normalised over itself alone it would.
+    series_uid = write_volumes(tmp_path, [(2, {"TemporalPositionIdentifier": 2})])
+    faint = mr_spec(3, series_uid=series_uid, prefix="faint-", rng=np.random.default_rng(5), TemporalPositionIdentifier=1)
+    box_of_40 = Phantom(slices=SLICES, rows=ROWS, columns=COLUMNS, background=0.0, boxes=(Box((0, 1), (0, 3), (0, 1), 40.0),))
+    write_series(tmp_path, replace(faint, phantom=box_of_40))
     result = measure(tmp_path, "normalized", 0.5).only
     assert [p["voxels_above"] for p in result.as_dict()["time_points"]] == [0, voxels(2)]
     assert result.voxels_above == 0
@@ -190,9 +194,6 @@ def test_a_mosaic_is_cut_into_its_slices_and_the_slab_is_the_spacing_between_the
 
 
 def test_mosaic_tiles_are_placed_from_the_csa_header_first_tile_where_nibabel_says(tmp_path):
-    from volumes.imaging.reader import read_images
-    from volumes.imaging.sources import collect_paths
-
     write_mosaic(tmp_path / "m.dcm", 2, tiles=5, spacing_mm=3.6, first_position_mm=(-30.0, -40.0, 100.0))
     [image] = read_images(collect_paths([tmp_path])).images
     assert (image.mosaic.tiles, image.mosaic.per_row, image.rows, image.columns) == (5, 3, 8, 6)
@@ -230,19 +231,15 @@ def test_frames_of_an_enhanced_file_that_nothing_tells_apart_refuse_the_volume(t
 
 def test_a_ct_series_in_two_acquisitions_that_do_not_overlap_stays_one_volume(tmp_path):
     # Acquisition Number only makes time points when positions repeat.
-    from .phantoms import SeriesSpec, write_series
-
-    spec = SeriesSpec()
-    paths = write_series(tmp_path, spec)
-    import pydicom
-
+    paths = write_series(tmp_path, SeriesSpec())
     for k, path in enumerate(paths):
         ds = pydicom.dcmread(path)
         ds.AcquisitionNumber = 1 if k < 3 else 2
         ds.save_as(path)
     result = measure(tmp_path, "modality", 0.0).only
     assert result.slices == 6
-    assert result.time_points == () or len(result.time_points) == 1
+    assert len(result.time_points) == 1
+    assert result.voxels_above == 168
 
 
 def test_split_contrasts_never_depends_on_the_order_of_the_frames():
