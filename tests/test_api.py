@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 COMMAND_FIELDS = {
     "series_instance_uid", "modality", "description", "slices", "rows", "columns", "pixel_spacing_mm", "slab_mm",
     "mode", "threshold", "threshold_modality", "voxels_above", "total_voxels", "volume_mm3", "volume_ml", "warnings",
-    "volume_unavailable_reason", "stats",
+    "volume_unavailable_reason", "stats", "volume_label", "time_points",
 }
 
 
@@ -50,6 +50,7 @@ def test_posting_the_seed_file_answers_202_and_the_result_is_the_reference_volum
     result = api.get(created["url"]).json()
     assert result["state"] == "done"
     assert COMMAND_FIELDS <= set(result)
+    assert (result["volume_label"], result["time_points"]) == ("", None)
     assert result["voxels_above"] == SEED_VOXELS
     assert result["volume_mm3"] == pytest.approx(SEED_VOLUME_MM3, abs=1e-9)
     assert result["volume_ml"] == pytest.approx(SEED_VOLUME_MM3 / 1000, abs=1e-12)

@@ -51,6 +51,9 @@ SERIES_KEYS = {
     # issue 3
     "mode",
     "stats",
+    # issue 10: which contrast of the series, and each time point's figures (null with one)
+    "volume_label",
+    "time_points",
 }
 
 

@@ -93,9 +93,9 @@ def test_the_phantom_zip_is_one_measured_series_with_dirfile_skipped(owner, tmp_
         upload = services.upload_ingest(owner=owner, files=uploaded(archive), request=HALF)
     measurement = Measurement.objects.get(upload=upload)
     assert measurement.state == "done", measurement.error_message
-    assert (measurement.slices, measurement.voxels_above) == (54, PHANTOM_VOXELS)
+    assert (measurement.result["slices"], measurement.voxels_above) == (54, PHANTOM_VOXELS)
     assert measurement.volume_mm3 == pytest.approx(PHANTOM_VOLUME_MM3, abs=0.005)
-    assert any(w.startswith("gantry tilt of 18.5°") for w in measurement.warnings)
+    assert any(w.startswith("gantry tilt of 18.5°") for w in measurement.result["warnings"])
     assert upload.files_received == 56
     skipped = {item["file"]: item["reason"] for item in upload.skipped}
     assert skipped["phantom.zip/export/head/DIRFILE"].startswith("a DICOM directory (DICOMDIR)")
@@ -126,7 +126,7 @@ def test_new_slices_for_a_stored_series_discard_its_histograms(owner, tmp_path, 
     with django_capture_on_commit_callbacks(execute=True):
         services.upload_ingest(owner=owner, files=uploaded(*slices), request=HALF)
     latest = Measurement.objects.order_by("-id").first()
-    assert latest.slices == 54 and latest.voxels_above == PHANTOM_VOXELS
+    assert latest.result["slices"] == 54 and latest.voxels_above == PHANTOM_VOXELS
     assert Series.objects.count() == 1 and Instance.objects.count() == 54
 
 

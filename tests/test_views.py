@@ -132,7 +132,7 @@ def test_remeasure_keeps_both_measurements(signed_in, django_capture_on_commit_c
     second = Measurement.objects.exclude(pk=first.pk).get()
     assert response["Location"] == second.get_absolute_url()
     assert second.state == Measurement.State.DONE
-    assert second.threshold_modality == 300
+    assert second.result["threshold_modality"] == 300
     assert 0 < second.voxels_above < first.voxels_above
     assert Series.objects.count() == 1 and Instance.objects.count() == 1
 

@@ -1,3 +1,5 @@
+import json
+
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
@@ -8,7 +10,7 @@ from .models import Instance, Measurement, Series, Study, Upload
 
 class SeriesInline(admin.TabularInline):
     model = Series
-    fields = ("series_instance_uid", "part", "modality", "description", "rows", "columns")
+    fields = ("series_instance_uid", "part", "volume_label", "modality", "description", "rows", "columns")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -37,7 +39,7 @@ class SeriesAdmin(admin.ModelAdmin):
     list_display = ("__str__", "modality", "study", "rows", "columns", "instance_count", "created_at")
     list_filter = ("modality", "created_at")
     search_fields = ("series_instance_uid", "description", "study__study_instance_uid", "study__description")
-    readonly_fields = ("study", "series_instance_uid", "part", "rows", "columns", "histogram", "created_at")
+    readonly_fields = ("study", "series_instance_uid", "part", "volume_label", "rows", "columns", "histogram", "created_at")
     list_select_related = ("study",)
     inlines = [InstanceInline]
 
@@ -82,11 +84,9 @@ class MeasurementAdmin(admin.ModelAdmin):
     actions = ["rerun"]
     readonly_fields = (
         "thumbnail_large", "series", "upload", "state", "error_message", "mode", "threshold_requested", "threshold",
-        "threshold_modality", "voxels_above", "total_voxels", "volume_mm3", "volume_unavailable_reason", "slices",
-        "pixel_spacing_row_mm", "pixel_spacing_column_mm", "slab_min_mm", "slab_max_mm", "slab_mean_mm", "warnings",
-        "stats", "created_at", "started_at", "finished_at",
+        "voxels_above", "volume_mm3", "result_document", "created_at", "started_at", "finished_at",
     )
-    exclude = ("thumbnail",)
+    exclude = ("thumbnail", "result")
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -109,6 +109,13 @@ class MeasurementAdmin(admin.ModelAdmin):
             return "—"
         url = reverse("volumes:measurement-preview", args=[measurement.pk])
         return format_html('<img src="{}" width="{}" alt="middle slice with the voxels above the threshold">', url, size)
+
+    @admin.display(description="result")
+    def result_document(self, measurement: Measurement) -> str:
+        """The whole result as the API gives it: time points, warnings, geometry, statistics."""
+        if not measurement.result:
+            return "—"
+        return format_html("<pre>{}</pre>", json.dumps(measurement.result, indent=2, ensure_ascii=False))
 
     @admin.action(description="Re-run the selected measurements")
     def rerun(self, request, queryset) -> None:

@@ -3,7 +3,7 @@ from django.db import models
 from django.urls import reverse
 
 from .imaging.geometry import volume_description
-from .imaging.measure import MODES, SeriesMeasurement, ThresholdRequest
+from .imaging.measure import MODES, ThresholdRequest
 
 
 class Study(models.Model):
@@ -25,7 +25,8 @@ class Study(models.Model):
 
 
 class Series(models.Model):
-    """One measurable volume: a DICOM series, or one part of a series split by geometry."""
+    """One measurable volume: one contrast of a DICOM series (or of one part of a series split by
+    geometry), with all its time points."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
     series_instance_uid = models.CharField(max_length=64, help_text="Series Instance UID (0020,000E)")
@@ -33,6 +34,11 @@ class Series(models.Model):
         max_length=200,
         blank=True,
         help_text="Which part of a series whose images form several volumes (orientation, size); empty when whole",
+    )
+    volume_label = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Which contrast of the series (e.g. 'echo 2 (TE 7.4 ms)', 'b=1000, direction 3'); empty when only one",
     )
     modality = models.CharField(max_length=16, blank=True, help_text="Modality (0008,0060)")
     description = models.CharField(max_length=255, blank=True, help_text="Series Description (0008,103E)")
@@ -50,7 +56,9 @@ class Series(models.Model):
         ordering = ["-created_at"]
         verbose_name_plural = "series"
         constraints = [
-            models.UniqueConstraint(fields=["study", "series_instance_uid", "part"], name="unique_series_part"),
+            models.UniqueConstraint(
+                fields=["study", "series_instance_uid", "part", "volume_label"], name="unique_series_part_contrast"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -58,7 +66,7 @@ class Series(models.Model):
 
     @property
     def display_description(self) -> str:
-        return volume_description(self.description, self.part, self.modality)
+        return volume_description(self.description, self.part, self.modality, self.volume_label)
 
 
 class Instance(models.Model):
@@ -131,20 +139,12 @@ class Measurement(models.Model):
         null=True, blank=True, help_text="The value asked for (normalised or modality units); empty for automatic modes"
     )
     threshold = models.FloatField(null=True, blank=True, help_text="Threshold used, normalised to [0, 1] over the series")
-    threshold_modality = models.FloatField(null=True, blank=True, help_text="Threshold used, in modality units")
-    voxels_above = models.BigIntegerField(null=True, blank=True)
-    total_voxels = models.BigIntegerField(null=True, blank=True)
-    volume_mm3 = models.FloatField(null=True, blank=True)
-    volume_unavailable_reason = models.TextField(blank=True)
-    slices = models.PositiveIntegerField(null=True, blank=True)
-    pixel_spacing_row_mm = models.FloatField(null=True, blank=True)
-    pixel_spacing_column_mm = models.FloatField(null=True, blank=True)
-    slab_min_mm = models.FloatField(null=True, blank=True)
-    slab_max_mm = models.FloatField(null=True, blank=True)
-    slab_mean_mm = models.FloatField(null=True, blank=True)
-    warnings = models.JSONField(default=list, blank=True)
-    stats = models.JSONField(
-        null=True, blank=True, help_text="Mean, std, min, max, median of the modality values above the threshold"
+    voxels_above = models.BigIntegerField(null=True, blank=True, help_text="Of the first time point")
+    volume_mm3 = models.FloatField(null=True, blank=True, help_text="Of the first time point; empty when unknown")
+    result = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The whole result, as the API and `manage.py measure --json` give it (with time_points)",
     )
     thumbnail = models.FileField(upload_to="thumbnails/", blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -173,31 +173,6 @@ class Measurement(models.Model):
     def threshold_request(self) -> ThresholdRequest:
         return ThresholdRequest(mode=self.mode, value=self.threshold_requested)
 
-    def as_series_measurement(self) -> SeriesMeasurement:
-        """The stored result in the shape the pipeline produced it (for the JSON of the API)."""
-        spacing = None
-        if self.pixel_spacing_row_mm is not None:
-            spacing = (self.pixel_spacing_row_mm, self.pixel_spacing_column_mm)
-        slab = None
-        if self.slab_mean_mm is not None:
-            slab = {"min": self.slab_min_mm, "max": self.slab_max_mm, "mean": self.slab_mean_mm}
-        series = self.series
-        return SeriesMeasurement(
-            series_instance_uid=series.series_instance_uid,
-            modality=series.modality,
-            description=series.display_description,
-            slices=self.slices,
-            rows=series.rows,
-            columns=series.columns,
-            pixel_spacing_mm=spacing,
-            slab_mm=slab,
-            mode=self.mode,
-            threshold=self.threshold,
-            threshold_modality=self.threshold_modality,
-            voxels_above=self.voxels_above,
-            total_voxels=self.total_voxels,
-            volume_mm3=self.volume_mm3,
-            warnings=tuple(self.warnings),
-            volume_unavailable_reason=self.volume_unavailable_reason or None,
-            stats=self.stats,
-        )
+    def result_dict(self) -> dict:
+        """The result as the API, the page's JSON and the command give it: empty until done."""
+        return dict(self.result) if self.state == self.State.DONE and self.result else {}

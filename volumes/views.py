@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import services
 from .forms import ThresholdForm, UploadForm
 from .models import Measurement, Upload
+from .time_series import time_series_chart
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ def render_measurement(request, measurement: Measurement, form: ThresholdForm, s
         "form": form,
         "siblings": measurement.series.measurements.with_series().exclude(pk=measurement.pk)[:SIBLINGS_SHOWN],
         "refresh": not measurement.is_finished,
+        "time_series": time_series_chart(measurement.result_dict()),
     }
     return render(request, "volumes/measurement_detail.html", context, status=status)
 
@@ -208,7 +210,7 @@ def measurement_payload(request, measurement: Measurement) -> dict:
         "created_at": measurement.created_at.isoformat(),
     }
     if measurement.state == Measurement.State.DONE:
-        payload.update(measurement.as_series_measurement().as_dict())
+        payload.update(measurement.result_dict())
         payload["thumbnail_url"] = request.build_absolute_uri(
             reverse("volumes:measurement-preview", args=[measurement.pk])
         )

@@ -9,10 +9,9 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from ..imaging.geometry import VolumeImages
+from ..imaging.geometry import VolumeImages, split_into_volumes
 from ..imaging.measure import (
     MeasurementError,
-    SeriesMeasurement,
     ThresholdRequest,
     VolumeHistogram,
     histogram_volume,
@@ -67,7 +66,11 @@ def measurement_run(*, measurement: Measurement) -> Measurement:
     except Exception:
         logger.exception("measurement %s failed", measurement.pk)
         return measurement_fail(measurement=measurement, message=INTERNAL_ERROR_MESSAGE)
-    record_result(measurement, result)
+    # The result is kept whole; the columns hold only what lists, sorts and filters use.
+    measurement.result = result.as_dict()
+    measurement.threshold = result.threshold
+    measurement.voxels_above = result.voxels_above
+    measurement.volume_mm3 = result.volume_mm3
     if measurement.thumbnail:
         measurement.thumbnail.delete(save=False)
     measurement.thumbnail.save(f"measurement-{measurement.pk}.png", ContentFile(picture), save=False)
@@ -76,24 +79,6 @@ def measurement_run(*, measurement: Measurement) -> Measurement:
     measurement.full_clean()
     measurement.save()
     return measurement
-
-
-def record_result(measurement: Measurement, result: SeriesMeasurement) -> None:
-    measurement.threshold = result.threshold
-    measurement.threshold_modality = result.threshold_modality
-    measurement.voxels_above = result.voxels_above
-    measurement.total_voxels = result.total_voxels
-    measurement.volume_mm3 = result.volume_mm3
-    measurement.volume_unavailable_reason = result.volume_unavailable_reason or ""
-    measurement.slices = result.slices
-    spacing = result.pixel_spacing_mm or (None, None)
-    measurement.pixel_spacing_row_mm, measurement.pixel_spacing_column_mm = spacing
-    slab = result.slab_mm or {}
-    measurement.slab_min_mm = slab.get("min")
-    measurement.slab_max_mm = slab.get("max")
-    measurement.slab_mean_mm = slab.get("mean")
-    measurement.warnings = list(result.warnings)
-    measurement.stats = result.stats
 
 
 def measurement_fail(*, measurement: Measurement, message: str) -> Measurement:
@@ -115,12 +100,25 @@ def series_histogram(*, series: Series) -> VolumeHistogram:
     unreadable = [f"{skipped.name}: {skipped.reason}" for skipped in read.skipped]
     if not images:
         raise MeasurementError("none of the series' stored files can be read: " + "; ".join(unreadable[:3]))
-    histogram = histogram_volume(VolumeImages(images=tuple(images), part=series.part), processes=decode_processes())
+    histogram = histogram_volume(series_volume(series=series, images=images), processes=decode_processes())
     if unreadable:
         histogram = replace(histogram, warnings=(*histogram.warnings, *(f"left out {text}" for text in unreadable)))
     series.histogram.save(f"series-{series.pk}.npz", ContentFile(histogram.to_bytes()), save=False)
     series.save(update_fields=["histogram"])
     return histogram
+
+
+def series_volume(*, series: Series, images: list) -> VolumeImages:
+    """The row's volume among what its stored files hold: the files of one contrast give it alone (with
+    its time points); a multi-frame file holding several contrasts is split again and the row's taken."""
+    volumes = split_into_volumes(images)
+    if len(volumes) > 1:
+        volumes = [volume for volume in volumes if volume.volume_label == series.volume_label]
+    if len(volumes) != 1:
+        raise MeasurementError(
+            f"the series' stored files no longer hold the contrast {series.volume_label or 'of this series'!r} alone"
+        )
+    return replace(volumes[0], part=series.part, volume_label=series.volume_label)
 
 
 def measurement_rerun(*, measurement: Measurement) -> Measurement:

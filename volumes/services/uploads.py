@@ -109,6 +109,7 @@ def series_store(*, owner, volume: VolumeImages, written: list[str], skipped: li
         study=study,
         series_instance_uid=first.series_instance_uid,
         part=volume.part,
+        volume_label=volume.volume_label,
         defaults={
             "modality": first.modality[:16],
             "description": first.series_description[:255],
