@@ -44,17 +44,19 @@ def add_measurements(user, count: int) -> list[Measurement]:
             mode="normalized",
             threshold_requested=0.5,
             threshold=0.5,
-            threshold_modality=100.0 + index,
             voxels_above=index,
-            total_voxels=512 * 512 * 100,
             volume_mm3=float(index),
-            slices=100,
-            pixel_spacing_row_mm=0.5,
-            pixel_spacing_column_mm=0.5,
-            slab_min_mm=1.0,
-            slab_max_mm=1.0,
-            slab_mean_mm=1.0,
-            warnings=["uneven slice spacing"] if index % 3 == 0 else [],
+            result={
+                "threshold_modality": 100.0 + index,
+                "voxels_above": index,
+                "total_voxels": 512 * 512 * 100,
+                "volume_mm3": float(index),
+                "slices": 100,
+                "pixel_spacing_mm": [0.5, 0.5],
+                "slab_mm": {"min": 1.0, "max": 1.0, "mean": 1.0},
+                "warnings": ["uneven slice spacing"] if index % 3 == 0 else [],
+                "time_points": None,
+            },
         )
         for index in range(count)
     )
