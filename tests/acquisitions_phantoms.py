@@ -76,6 +76,13 @@ def write_volumes(folder: Path, volumes: list[tuple[int, dict]], seed: int = 0) 
 
 # --- enhanced MR ----------------------------------------------------------------------------------
 
+ENHANCED_ECHO_TIME = (
+    ("InStackPositionNumber", "FrameContentSequence"),
+    ("TemporalPositionIndex", "FrameContentSequence"),
+    ("EffectiveEchoTime", "MREchoSequence"),
+)
+"""Dimensions of an enhanced file indexed by slice, time and echo."""
+
 
 def write_enhanced_mr(
     path: Path,

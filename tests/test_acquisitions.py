@@ -14,6 +14,7 @@ from volumes.imaging.sources import collect_paths
 
 from .acquisitions_phantoms import (
     COLUMNS,
+    ENHANCED_ECHO_TIME,
     PIXEL_MM,
     ROWS,
     SLICES,
@@ -118,7 +119,7 @@ def test_diffusion_b0_and_three_directions_are_four_volumes_numbered_in_acquisit
     assert_volume(by_label["b=1000, direction 3"], 6)
 
 
-ENHANCED_ECHO_TIME = (("InStackPositionNumber", "FrameContentSequence"), ("TemporalPositionIndex", "FrameContentSequence"), ("EffectiveEchoTime", "MREchoSequence"))
+
 
 
 def test_an_enhanced_file_with_echo_and_temporal_dimensions_in_shuffled_frame_order(tmp_path):
