@@ -252,3 +252,34 @@ def test_split_contrasts_never_depends_on_the_order_of_the_frames():
     backward = split_contrasts(list(reversed(items)))
     assert [c.label for c in forward] == [c.label for c in backward] == ["echo 1 (TE 2 ms)", "echo 2 (TE 4 ms)"]
     assert [sorted(c.time_points[0].frames) for c in forward] == [sorted(c.time_points[0].frames) for c in backward]
+
+
+def test_a_time_series_of_200_time_points_of_40_slices_is_read_in_one_pass_and_measured(tmp_path):
+    # 8,000 files of 16 × 16: time point t holds a box of (t % 7) + 1 rows × 2 columns on slices 1–2.
+    from .time_series_writer import write_time_series
+
+    boxes = write_time_series(tmp_path, time_points=200, slices=40)
+    result = measure(tmp_path, "modality", 0.0).only
+    points = result.as_dict()["time_points"]
+    assert len(points) == 200
+    assert [p["temporal_position"] for p in points] == list(range(1, 201))
+    assert [p["slices"] for p in points] == [40] * 200
+    assert [p["voxels_above"] for p in points] == [4 * rows for rows in boxes]
+    assert [p["volume_mm3"] for p in points] == pytest.approx([4 * rows * 0.5 * 0.75 * 2.5 for rows in boxes])
+    assert result.voxels_above == 4 * boxes[0]
+    assert result.warnings == ()
+
+
+def test_files_of_a_time_series_follow_the_first_ones_layout_with_their_own_time(tmp_path, monkeypatch):
+    # Only the first file's header is built in full; the next ones are it with their per-file values.
+    from volumes.imaging import image_header, reader
+
+    from .time_series_writer import write_time_series
+
+    write_time_series(tmp_path, time_points=3, slices=4)
+    built = []
+    monkeypatch.setattr(reader, "image_from_dataset", lambda ds, source: built.append(source) or image_header.image_from_dataset(ds, source))
+    images = read_images(collect_paths([tmp_path]), histograms=True).images
+    assert len(built) == 1
+    assert sorted(image.frames[0].acquisition.temporal_position for image in images) == [1] * 4 + [2] * 4 + [3] * 4
+    assert all(image.histograms is not None for image in images)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from pydicom.datadict import tag_for_keyword
 
+from .acquisition_header import read_acquisition
 from .headers import PlainHeader, scan_plain_header
 from .image_header import PIXEL_DATA_TAG, image_from_dataset, parse_header
 from .images import DicomImage, NotAnImage, copy_with
@@ -82,8 +83,14 @@ class ImageReader:
     else, and the file is read in full.
     """
 
+    TIME_TAGS = frozenset(tag_for_keyword(k) for k in ("AcquisitionNumber", "TemporalPositionIdentifier", "TriggerTime"))
+    """What differs from one time point of a series to the next (acquisition_header.read_acquisition)."""
     PER_FILE_TAGS = frozenset(
-        (*(tag_for_keyword(k) for k in ("SOPInstanceUID", "InstanceNumber", "ImagePositionPatient")), PIXEL_DATA_TAG)
+        (
+            *(tag_for_keyword(k) for k in ("SOPInstanceUID", "InstanceNumber", "ImagePositionPatient")),
+            *TIME_TAGS,
+            PIXEL_DATA_TAG,
+        )
     )
     """Pixel Data among them: a small one is read with the header, but only its length (the same in a
     file that follows the layout) and its position are used."""
@@ -120,7 +127,7 @@ class ImageReader:
         image = self._like_previous(header, source, pixels_at, pixels_to_end)
         if image is None:
             image = image_from_dataset(header, source)
-            if not header.loaded and image.pixels.frames == 1:
+            if not header.loaded and image.pixels.frames == 1 and image.mosaic is None:
                 self._previous = (header, image, pixels_to_end)
         return image
 
@@ -140,6 +147,8 @@ class ImageReader:
         frame = previous.frames[0]
         if header.differs_at(previous_header, IMAGE_POSITION_TAG):
             frame = copy_with(frame, position_mm=read_floats(header, "ImagePositionPatient", 3)[0])
+        if any(header.differs_at(previous_header, tag) for tag in self.TIME_TAGS):
+            frame = copy_with(frame, acquisition=read_acquisition(header))
         pixels = previous.pixels
         if pixels.native_offset is not None:
             pixels = copy_with(pixels, native_offset=pixels_at)
