@@ -283,3 +283,18 @@ def test_files_of_a_time_series_follow_the_first_ones_layout_with_their_own_time
     assert len(built) == 1
     assert sorted(image.frames[0].acquisition.temporal_position for image in images) == [1] * 4 + [2] * 4 + [3] * 4
     assert all(image.histograms is not None for image in images)
+
+
+def test_the_command_prints_every_time_point_and_the_largest_and_smallest(tmp_path):
+    import io
+
+    from django.core.management import call_command
+
+    write_volumes(tmp_path, [(6, {"TriggerTime": "500"}), (2, {"TriggerTime": "0"}), (4, {"TriggerTime": "250"})])
+    out = io.StringIO()
+    call_command("measure", str(tmp_path), "--mode", "modality", "--threshold", "0", stdout=out)
+    text = out.getvalue()
+    assert "  3 time points (the figures above are time point 1's):" in text
+    assert "       2  250 ms after the trigger 16 voxels, 15.000 mm³" in text
+    assert "  voxels above: 8 of 192" in text  # time point 1: 4 slices of 8 × 6
+    assert "  largest at time point 3: 24 voxels, 22.500 mm³; smallest at time point 1: 8 voxels, 7.500 mm³" in text

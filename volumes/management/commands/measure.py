@@ -77,11 +77,42 @@ class Command(BaseCommand):
                     f"  above the threshold: mean {stats['mean']:.6g}, std {stats['std']:.6g}, min {stats['min']:.6g}, "
                     f"median {stats['median']:.6g}, max {stats['max']:.6g}"
                 )
+            if len(result.time_points) > 1:
+                self.write_time_points(result.time_points)
             for warning in result.warnings:
                 self.stdout.write(self.style.WARNING(f"  warning: {warning}"))
         for skipped in report.skipped:
             self.stdout.write(self.style.NOTICE(f"skipped {skipped.name}: {skipped.reason}"))
         self.stdout.write(f"{len(report.series)} volume(s) measured, {len(report.skipped)} file(s) skipped")
+
+
+    def write_time_points(self, points) -> None:
+        """One line per time point (the figures above are the first's), then the largest and smallest."""
+        self.stdout.write(f"  {len(points)} time points (the figures above are time point 1's):")
+        for point in points:
+            self.stdout.write(f"    {point['index']:>4}  {time_text(point):<24} {point_text(point)}")
+        key = "volume_mm3" if all(p["volume_mm3"] is not None for p in points) else "voxels_above"
+        largest = max(points, key=lambda p: (p[key], -p["index"]))
+        smallest = min(points, key=lambda p: (p[key], p["index"]))
+        self.stdout.write(
+            f"  largest at time point {largest['index']}: {point_text(largest)}; "
+            f"smallest at time point {smallest['index']}: {point_text(smallest)}"
+        )
+
+
+def time_text(point: dict) -> str:
+    if point.get("trigger_time_ms") is not None:
+        return f"{point['trigger_time_ms']:g} ms after the trigger"
+    if point.get("temporal_position") is not None:
+        return f"temporal position {point['temporal_position']}"
+    if point.get("acquisition_number") is not None:
+        return f"acquisition {point['acquisition_number']}"
+    return ""
+
+
+def point_text(point: dict) -> str:
+    volume = "no volume" if point["volume_mm3"] is None else f"{point['volume_mm3']:,.3f} mm³"
+    return f"{point['voxels_above']:,} voxels, {volume}"
 
 
 def geometry_text(result) -> str:
