@@ -298,3 +298,26 @@ def test_the_command_prints_every_time_point_and_the_largest_and_smallest(tmp_pa
     assert "       2  250 ms after the trigger 16 voxels, 15.000 mm³" in text
     assert "  voxels above: 8 of 192" in text  # time point 1: 4 slices of 8 × 6
     assert "  largest at time point 3: 24 voxels, 22.500 mm³; smallest at time point 1: 8 voxels, 7.500 mm³" in text
+
+
+def test_a_cine_acquired_slice_by_slice_takes_its_phases_from_the_rank_of_the_trigger_time(tmp_path):
+    # Each slice is its own acquisition (Acquisition Number per slice) and its phases trigger a little
+    # later from slice to slice: phase k is the k-th trigger time at each slice.
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    series_uid = "1.2.826.0.1.3680043.10.511.7"
+    for phase, n in enumerate((5, 2, 3)):
+        spec = mr_spec(n, series_uid=series_uid, prefix=f"p{phase}-", rng=rng)
+        paths = write_series(tmp_path, spec)
+        for path in paths:
+            ds = pydicom.dcmread(path)
+            slice_number = round((float(ds.ImagePositionPatient[2]) - 100.0) / 2.5)
+            ds.AcquisitionNumber = slice_number + 1
+            ds.TriggerTime = f"{phase * 40 + slice_number * 2:g}"
+            ds.save_as(path)
+    result = measure(tmp_path, "modality", 0.0).only
+    points = result.as_dict()["time_points"]
+    assert [p["voxels_above"] for p in points] == [voxels(5), voxels(2), voxels(3)]
+    assert [p["trigger_time_ms"] for p in points] == [3.0, 43.0, 83.0]  # the mean over the 4 slices
+    assert all("acquisition_number" not in p for p in points)

@@ -234,30 +234,57 @@ def diffusion_label(acquisition: Acquisition, direction: int | None) -> str:
 # --- time points ------------------------------------------------------------------------------
 
 TIME_KEYS = (
-    ("temporal_position", True),
+    ("temporal_position", False),
     ("acquisition_number", False),
-    ("trigger_time_ms", False),
+    ("trigger_time_ms", True),
 )
-"""What tells time points apart, in order of preference, and whether it does so even when the
-positions do not repeat: Temporal Position Identifier (or an enhanced file's temporal dimension)
-says so itself; Acquisition Number and Trigger Time only count when frames share positions (a CT
-may be acquired in two parts, and Trigger Time also gives the timing of each slice)."""
+"""What tells the repeats of a position apart in time, in order of preference, and whether the time
+point is the value's rank among the frames at one position rather than the value itself. Trigger Time
+is ranked: in a cine acquired slice by slice, the same cardiac phase has a slightly different trigger
+time at each slice (and in an fMRI it gives each slice's timing, which Acquisition Number groups first)."""
 
 
 def split_time_points(items: list[FrameItem]) -> tuple[TimePoint, ...]:
-    """One contrast's frames by time point, in acquisition order; one time point when nothing repeats
-    or nothing tells the repeats apart (then geometry refuses the duplicates)."""
-    repeats = positions_repeat(items)
-    for name, explicit in TIME_KEYS:
-        values = {getattr(item.acquisition, name) for item in items}
-        if len(values) > 1 and None not in values and (explicit or repeats):
-            groups: dict = defaultdict(list)
-            for item in items:
-                groups[getattr(item.acquisition, name)].append(item)
-            return tuple(
-                time_point(number, groups[value]) for number, value in enumerate(sorted(groups), start=1)
-            )
+    """One contrast's frames by time point, in acquisition order.
+
+    Only frames that share positions are split in time (a CT acquired in two parts that do not overlap
+    stays one volume). The first key of TIME_KEYS whose time points each hold a position once is used;
+    when none does, the first that varies (the stack then refuses the positions held twice); when none
+    varies, one time point (refused likewise).
+    """
+    clusters = position_clusters(items)
+    if all(len(cluster) == 1 for cluster in clusters):
+        return (time_point(1, items),)
+    cluster_of = {id(item): number for number, cluster in enumerate(clusters) for item in cluster}
+    fallback = None
+    for name, ranked in TIME_KEYS:
+        groups = time_groups(clusters, name, ranked)
+        if groups is None:
+            continue
+        if all(len({cluster_of[id(item)] for item in group}) == len(group) for group in groups):
+            return tuple(time_point(number, group) for number, group in enumerate(groups, start=1))
+        fallback = fallback or groups
+    if fallback:
+        return tuple(time_point(number, group) for number, group in enumerate(fallback, start=1))
     return (time_point(1, items),)
+
+
+def time_groups(clusters: list[list[FrameItem]], name: str, ranked: bool) -> list[list[FrameItem]] | None:
+    """The frames grouped by the header value `name` (or its rank at each position), in the value's order;
+    None when a frame lacks it or it does not vary."""
+    items = [item for cluster in clusters for item in cluster]
+    values = [getattr(item.acquisition, name) for item in items]
+    if None in values or len(set(values)) < 2:
+        return None
+    groups: dict = defaultdict(list)
+    if ranked:
+        for cluster in clusters:
+            for rank, item in enumerate(sorted(cluster, key=lambda i: getattr(i.acquisition, name))):
+                groups[rank].append(item)
+    else:
+        for item, value in zip(items, values):
+            groups[value].append(item)
+    return [groups[key] for key in sorted(groups)]
 
 
 def time_point(index: int, items: list[FrameItem]) -> TimePoint:
@@ -265,26 +292,37 @@ def time_point(index: int, items: list[FrameItem]) -> TimePoint:
         values = {getattr(item.acquisition, name) for item in items}
         return values.pop() if len(values) == 1 else None
 
+    # A cine's phase may trigger a little later at one slice than at another: their mean.
+    trigger_times = [item.acquisition.trigger_time_ms for item in items]
+    trigger_time = None
+    if None not in trigger_times:
+        trigger_time = round(sum(trigger_times) / len(trigger_times), 3)
     return TimePoint(
         index=index,
         frames=tuple((item.image, item.frame) for item in items),
         temporal_position=common("temporal_position"),
         acquisition_number=common("acquisition_number"),
-        trigger_time_ms=common("trigger_time_ms"),
+        trigger_time_ms=trigger_time,
     )
 
 
-def positions_repeat(items: list[FrameItem]) -> bool:
-    """Whether two frames lie at the same position along the normal (within DUPLICATE_TOLERANCE)."""
-    along = sorted(item.along_mm for item in items if item.along_mm is not None)
-    if len(along) < 2:
-        return False
-    gaps = [b - a for a, b in zip(along, along[1:])]
+def position_clusters(items: list[FrameItem]) -> list[list[FrameItem]]:
+    """The frames grouped by position along the normal: positions within DUPLICATE_TOLERANCE of the
+    median gap of the first of a group are one. Frames of unknown position are each a group of their own."""
+    placed = sorted((item for item in items if item.along_mm is not None), key=lambda item: item.along_mm)
+    unplaced = [[item] for item in items if item.along_mm is None]
+    if not placed:
+        return unplaced
+    gaps = [b.along_mm - a.along_mm for a, b in zip(placed, placed[1:])]
     positive = sorted(gap for gap in gaps if gap > 0)
-    if not positive:
-        return True
-    median = positive[len(positive) // 2]
-    return any(gap <= DUPLICATE_TOLERANCE * median for gap in gaps)
+    tolerance = DUPLICATE_TOLERANCE * positive[len(positive) // 2] if positive else 0.0
+    clusters = [[placed[0]]]
+    for item in placed[1:]:
+        if item.along_mm - clusters[-1][0].along_mm <= tolerance:
+            clusters[-1].append(item)
+        else:
+            clusters.append([item])
+    return clusters + unplaced
 
 
 def sortable(value) -> tuple:

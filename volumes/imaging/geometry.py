@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .acquisitions import Contrast, FrameItem, TimePoint, split_contrasts
+from .acquisitions import DUPLICATE_TOLERANCE, Contrast, FrameItem, TimePoint, split_contrasts
 from .images import DicomImage, Frame
 
 UNIT_TOLERANCE = 1e-6
@@ -26,10 +26,6 @@ GAP_TOLERANCE = 1e-4
 
 POSITION_ROUNDING_MM = 0.001
 """Coarsest rounding of Image Position seen in headers (3 decimals): gaps may differ by twice this."""
-
-
-DUPLICATE_TOLERANCE = 1e-4
-"""Two images closer along the normal than this fraction of the median gap lie at the same position."""
 
 
 TILT_TOLERANCE = 1e-3
