@@ -200,9 +200,11 @@ def write_mosaic(
     series_uid: str = "",
     acquisition_number: int = 1,
     first_position_mm: tuple[float, float, float] = (-30.0, -40.0, 100.0),
+    csa_tags: dict | None = None,
 ) -> Path:
     """A Siemens mosaic of `tiles` axial slices (box_phantom(n)), `spacing_mm` apart centre to centre,
-    `thickness_mm` thick: ImageType MOSAIC, (0019,100A), and a CSA image header with SliceNormalVector.
+    `thickness_mm` thick: ImageType MOSAIC, (0019,100A), and a CSA image header with SliceNormalVector
+    (and `csa_tags`: name → (VR, values as text), e.g. B_value and DiffusionGradientDirection).
     Image Position (Patient) is written as Siemens writes it: that of the whole tiled image."""
     phantom = box_phantom(n, slices=tiles)
     values = phantom.modality()
@@ -236,6 +238,7 @@ def write_mosaic(
             "NumberOfImagesInMosaic": ("US", [str(tiles)]),
             "SliceNormalVector": ("FD", ["0.0", "0.0", "1.0"]),
             "AcquisitionMatrixText": ("SH", [f"{ROWS}*{COLUMNS}"]),
+            **(csa_tags or {}),
         }
     )
     ds.add_new(0x00291010, "OB", csa)

@@ -321,3 +321,35 @@ def test_a_cine_acquired_slice_by_slice_takes_its_phases_from_the_rank_of_the_tr
     assert [p["voxels_above"] for p in points] == [voxels(5), voxels(2), voxels(3)]
     assert [p["trigger_time_ms"] for p in points] == [3.0, 43.0, 83.0]  # the mean over the 4 slices
     assert all("acquisition_number" not in p for p in points)
+
+
+def test_siemens_diffusion_mosaics_take_b_value_and_direction_from_the_csa_header(tmp_path):
+    def diffusion(b, direction=None):
+        tags = {"B_value": ("IS", [str(b)])}
+        if direction is not None:
+            tags["DiffusionGradientDirection"] = ("FD", [f"{v:.1f}" for v in direction])
+        return tags
+
+    for number, (n, tags) in enumerate(
+        [(3, diffusion(0)), (4, diffusion(1000, (1, 0, 0))), (5, diffusion(1000, (0, 1, 0)))], start=1
+    ):
+        write_mosaic(tmp_path / f"{n}.dcm", n, acquisition_number=number, series_uid="1.2.3.5", csa_tags=tags)
+    by_label = entries(measure(tmp_path, "modality", 0.0))
+    assert sorted(by_label) == ["b=0", "b=1000, direction 1", "b=1000, direction 2"]
+    assert [by_label[label].voxels_above for label in sorted(by_label)] == [voxels(3), voxels(4), voxels(5)]
+    assert by_label["b=1000, direction 2"].volume_mm3 == pytest.approx(voxels(5) * PIXEL_MM[0] * PIXEL_MM[1] * 3.6)
+
+
+def test_a_time_point_missing_a_slice_is_measured_and_said(tmp_path):
+    write_volumes(tmp_path, [(2, {"TemporalPositionIdentifier": 1}), (4, {"TemporalPositionIdentifier": 2})])
+    [last_slice_of_time_2] = [
+        path for path in tmp_path.iterdir()
+        if (ds := pydicom.dcmread(path)).TemporalPositionIdentifier == 2 and float(ds.ImagePositionPatient[2]) == 107.5
+    ]
+    last_slice_of_time_2.unlink()
+    result = measure(tmp_path, "modality", 0.0).only
+    assert [p["slices"] for p in result.as_dict()["time_points"]] == [4, 3]
+    assert [p["voxels_above"] for p in result.as_dict()["time_points"]] == [voxels(2), voxels(4)]  # the box is on slices 1–2
+    assert result.warnings == (
+        "the time points hold from 3 to 4 slices (fewer in time point 2): their volumes cover different lengths",
+    )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .geometry import Stack, VolumeImages, build_stack
+from .geometry import MAX_LISTED, Stack, VolumeImages, build_stack
 from .images import DicomImage, NotAnImage, StoredHistogram
 from .pixels import frame_histograms, frame_stored_values
 from .pools import parallel_map
@@ -272,6 +272,14 @@ def histogram_volume(volume: VolumeImages, processes: int = 1) -> VolumeHistogra
             "so 'above' means higher values, which this image shows darker"
         )
     stack_warnings = [warning for stack in stacks for warning in stack.warnings]
+    counts = [len(stack.slices) for stack in stacks]
+    if len(set(counts)) > 1:
+        short = [str(point["index"]) for point, count in zip(points, counts) if count < max(counts)]
+        warnings.append(
+            f"the time points hold from {min(counts)} to {max(counts)} slices (fewer in time point"
+            f"{'s' if len(short) > 1 else ''} {', '.join(short[:MAX_LISTED])}{' …' if len(short) > MAX_LISTED else ''}): "
+            "their volumes cover different lengths"
+        )
     return assemble(volume, kept_images, kept_histograms, stacks, points, list(dict.fromkeys([*stack_warnings, *warnings])))
 
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from .acquisitions import Acquisition
 from .images import Frame, Mosaic, NotAnImage, PixelLayout
 from .values import read_strings
 
@@ -50,11 +51,31 @@ def read_mosaic(ds, pixels: PixelLayout, base: Frame) -> tuple[Mosaic, tuple[Fra
         )
     mosaic = Mosaic(tiles=tiles, per_row=per_row, rows=pixels.rows // per_row, columns=pixels.columns // per_row)
     positions = tile_positions(ds, csa, tiles, base.spacing_between_slices_mm)
+    base = replace(base, acquisition=with_csa_diffusion(base.acquisition, csa))
     frames = tuple(replace(base, tile=k, position_mm=positions[k] if positions else None) for k in range(tiles))
     notes = () if positions else (
         "a mosaic without a positive Spacing Between Slices (0018,0088): the distance between its slices is unknown",
     )
     return mosaic, frames, notes
+
+
+def with_csa_diffusion(acquisition: Acquisition, csa: dict | None) -> Acquisition:
+    """Siemens diffusion mosaics give the b-value and gradient direction only in the CSA header
+    (B_value, DiffusionGradientDirection); the standard elements win where both are given."""
+    if csa is None or acquisition.b_value is not None:
+        return acquisition
+    try:
+        b_value = csareader.get_b_value(csa)
+        gradient = csareader.get_g_vector(csa)
+    except ValueError:  # a direction of other than three values
+        return acquisition
+    if b_value is None:
+        return acquisition
+    return replace(
+        acquisition,
+        b_value=float(b_value),
+        gradient=None if gradient is None else tuple(float(v) for v in gradient),
+    )
 
 
 def mosaic_tiles(ds, csa: dict | None) -> int:
