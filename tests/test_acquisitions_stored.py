@@ -116,3 +116,18 @@ def test_a_refused_volume_fails_its_measurement_with_the_reason(user, tmp_path, 
     measurement = ingest(user, tmp_path, django_capture_on_commit_callbacks).measurements.get()
     assert measurement.state == Measurement.State.FAILED
     assert measurement.error_message.startswith("8 images lie at 4 shared positions along the slice normal")
+
+
+def test_an_uploaded_mosaic_series_is_measured_tile_by_tile_with_its_time_points(
+    user, tmp_path, django_capture_on_commit_callbacks
+):
+    from .acquisitions_phantoms import PIXEL_MM, write_mosaic
+
+    for number, n in ((1, 3), (2, 6)):
+        write_mosaic(tmp_path / f"{n}.dcm", n, acquisition_number=number, series_uid="1.2.3.6")
+    measurement = ingest(user, tmp_path, django_capture_on_commit_callbacks).measurements.get()
+    assert measurement.state == "done", measurement.error_message
+    assert (measurement.series.rows, measurement.series.columns) == (8, 6)
+    assert [p["voxels_above"] for p in measurement.result["time_points"]] == [voxels(3), voxels(6)]
+    assert measurement.result["slab_mm"]["mean"] == pytest.approx(3.6)
+    assert measurement.volume_mm3 == pytest.approx(voxels(3) * PIXEL_MM[0] * PIXEL_MM[1] * 3.6)

@@ -205,7 +205,7 @@ def test_an_upload_of_two_series_lists_both_and_leads_to_each(signed_in):
         wait_for(browser, lambda b, picture=picture: picture_loaded(b, picture))
     screenshot(browser, "upload-detail")
 
-    seed = Measurement.objects.get(slices=1)
+    seed = Measurement.objects.get(result__slices=1)
     listing.find_element(By.CSS_SELECTOR, f"a[href='{seed.get_absolute_url()}']:not([tabindex])").click()
     wait_for(browser, expected_conditions.presence_of_element_located((By.ID, "volume")))
     check_seed_result(browser, seed)
