@@ -1,0 +1,126 @@
+"""What the API reads and answers, declared once: DRF validates with these and drf-spectacular documents them."""
+from django.conf import settings
+from django.urls import reverse
+from rest_framework import serializers
+
+from .imaging.measure import MODES, InvalidThreshold, ThresholdRequest
+from .models import Measurement
+
+NO_FILES = "Choose at least one DICOM file, a folder or a .zip archive."
+
+
+class ThresholdRequestSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=MODES, required=False, allow_blank=True, help_text="Default: normalized.")
+    threshold = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="A number: in [0, 1] for normalized, in modality units for modality (required there); "
+        "automatic modes ignore it. Default: VOLUMES_THRESHOLD.",
+    )
+
+    def validate(self, attrs):
+        try:
+            attrs["request"] = ThresholdRequest.parse(
+                attrs.get("mode"), attrs.get("threshold"), default=settings.VOLUMES_THRESHOLD
+            )
+        except InvalidThreshold as error:
+            raise serializers.ValidationError({"threshold": [str(error)]}) from None
+        return attrs
+
+
+class UploadRequestSerializer(ThresholdRequestSerializer):
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True, use_url=False),
+        allow_empty=False,
+        error_messages={"required": NO_FILES, "empty": NO_FILES},
+        help_text="DICOM files (any name) or .zip archives; repeat the field for each file.",
+    )
+
+
+class SkippedSerializer(serializers.Serializer):
+    file = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class SlabSerializer(serializers.Serializer):
+    min = serializers.FloatField()
+    max = serializers.FloatField()
+    mean = serializers.FloatField()
+
+
+class StatsSerializer(serializers.Serializer):
+    mean = serializers.FloatField(allow_null=True)
+    std = serializers.FloatField(allow_null=True)
+    min = serializers.FloatField(allow_null=True)
+    max = serializers.FloatField(allow_null=True)
+    median = serializers.FloatField(allow_null=True)
+
+
+def optional(field: serializers.Field) -> serializers.Field:
+    """A result field: present once the measurement is done, absent before."""
+    field.required = False
+    return field
+
+
+class MeasurementSerializer(serializers.Serializer):
+    """A measurement: its state, and once done the figures `manage.py measure --json` prints, and its picture."""
+
+    id = serializers.IntegerField()
+    url = serializers.URLField()
+    page_url = serializers.URLField()
+    state = serializers.ChoiceField(choices=Measurement.State.choices)
+    error_message = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    series_instance_uid = optional(serializers.CharField())
+    modality = optional(serializers.CharField(allow_blank=True))
+    description = optional(serializers.CharField(allow_blank=True))
+    slices = optional(serializers.IntegerField(allow_null=True))
+    rows = optional(serializers.IntegerField())
+    columns = optional(serializers.IntegerField())
+    pixel_spacing_mm = optional(serializers.ListField(child=serializers.FloatField(), allow_null=True))
+    slab_mm = optional(SlabSerializer(allow_null=True))
+    mode = optional(serializers.ChoiceField(choices=MODES))
+    threshold = optional(serializers.FloatField(allow_null=True))
+    threshold_modality = optional(serializers.FloatField(allow_null=True))
+    voxels_above = optional(serializers.IntegerField(allow_null=True))
+    total_voxels = optional(serializers.IntegerField(allow_null=True))
+    volume_mm3 = optional(serializers.FloatField(allow_null=True, help_text="null exactly when volume_unavailable_reason says why"))
+    volume_ml = optional(serializers.FloatField(allow_null=True))
+    warnings = optional(serializers.ListField(child=serializers.CharField()))
+    volume_unavailable_reason = optional(serializers.CharField(allow_null=True))
+    stats = optional(StatsSerializer(allow_null=True))
+    thumbnail_url = optional(serializers.URLField(help_text="The picture (PNG); fetch it with the same credentials"))
+    skipped = optional(SkippedSerializer(many=True, help_text="The files of its upload that were not measured"))
+
+    def to_representation(self, measurement: Measurement) -> dict:
+        request = self.context["request"]
+        payload = {
+            "id": measurement.pk,
+            "url": request.build_absolute_uri(reverse("volumes:api-measurement-detail", args=[measurement.pk])),
+            "page_url": request.build_absolute_uri(measurement.get_absolute_url()),
+            "state": measurement.state,
+            "error_message": measurement.error_message or None,
+            "created_at": measurement.created_at.isoformat(),
+        }
+        if measurement.state == Measurement.State.DONE:
+            payload.update(measurement.as_series_measurement().as_dict())
+            payload["thumbnail_url"] = request.build_absolute_uri(
+                reverse("volumes:measurement-preview", args=[measurement.pk])
+            )
+        if measurement.upload_id:
+            payload["skipped"] = measurement.upload.skipped
+        return payload
+
+
+class UploadResultSerializer(serializers.Serializer):
+    upload = serializers.IntegerField()
+    measurements = MeasurementSerializer(many=True)
+    skipped = SkippedSerializer(many=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every refusal: a message for a person, and per field or per file detail where there is some."""
+
+    error = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    skipped = SkippedSerializer(many=True, required=False)
