@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import math
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import SuspiciousOperation
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from rest_framework import exceptions
 from rest_framework.decorators import api_view
@@ -40,6 +41,10 @@ def error_response(exc, context) -> Response:
     """DRF's exception handler, every answer reshaped to `{"error": "…"}` (+ "fields", "skipped")."""
     if isinstance(exc, SuspiciousOperation):  # too many files or fields for the configured limits
         exc = exceptions.ValidationError(f"The request was refused: {exc}")
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or None)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
     response = exception_handler(exc, context)
     if response is None:
         logger.exception("API request failed", exc_info=exc)

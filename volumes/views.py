@@ -165,6 +165,6 @@ def signup(request):
     form = UserCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        login(request, user)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("volumes:upload")
     return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
