@@ -9,13 +9,12 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from . import api_schema  # noqa: F401  (registers the token scheme with drf-spectacular)
 from . import services
-from .api_responses import ApiError
+from .api_responses import ApiError, ApiView, ThrottleBeforeSignIn, errors
 from .models import Measurement
 from .serializers import (
-    ErrorSerializer,
     MeasurementSerializer,
     ThresholdRequestSerializer,
     UploadRequestSerializer,
@@ -23,20 +22,6 @@ from .serializers import (
 )
 
 NO_SUCH_MEASUREMENT = "No such measurement."
-ERRORS = {
-    code: OpenApiResponse(ErrorSerializer, description=text)
-    for code, text in [
-        (400, "The request is invalid: `error` says why, `fields` per field, `skipped` per file."),
-        (401, "Not signed in: send a session cookie or an API token."),
-        (403, "Refused (e.g. the CSRF check of a session)."),
-        (404, NO_SUCH_MEASUREMENT),
-        (429, "Too many requests or failed sign-ins: retry after Retry-After seconds."),
-    ]
-}
-
-
-def errors(*codes: int) -> dict:
-    return {code: ERRORS[code] for code in codes}
 
 
 class MeasurementPagination(PageNumberPagination):
@@ -51,7 +36,7 @@ def owned_measurement(request, pk: int) -> Measurement:
         raise NotFound(NO_SUCH_MEASUREMENT) from None
 
 
-class MeasurementListCreate(generics.GenericAPIView):
+class MeasurementListCreate(ThrottleBeforeSignIn, generics.GenericAPIView):
     """GET: the user's measurements, newest first, 50 a page. POST: upload files and measure them."""
 
     serializer_class = MeasurementSerializer
@@ -89,14 +74,14 @@ class MeasurementListCreate(generics.GenericAPIView):
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
-class MeasurementDetail(APIView):
+class MeasurementDetail(ApiView):
     @extend_schema(responses={200: MeasurementSerializer, **errors(401, 404, 429)})
     def get(self, request, pk: int):
         measurement = owned_measurement(request, pk)
         return Response(MeasurementSerializer(measurement, context={"request": request}).data)
 
 
-class MeasurementRemeasure(APIView):
+class MeasurementRemeasure(ApiView):
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(

@@ -14,16 +14,34 @@ from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from rest_framework import exceptions
-from rest_framework.decorators import api_view
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import APIView, exception_handler
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 
 from .api_auth import LockedOut, cool_off_seconds, locked_out_message
+from .serializers import ErrorSerializer
 
 logger = logging.getLogger(__name__)
 
 SIGN_IN_FIRST = "Sign in first: a session cookie, or an API token (Authorization: Bearer …)."
 INTERNAL_ERROR = "Internal error; it has been logged for the administrators."
+ERRORS = {
+    code: OpenApiResponse(ErrorSerializer, description=text)
+    for code, text in [
+        (400, "The request is invalid: `error` says why, `fields` per field, `skipped` per file."),
+        (401, "Not signed in: send a session cookie or an API token."),
+        (403, "Refused (e.g. the CSRF check of a session)."),
+        (404, "No such object (or page) among yours."),
+        (429, "Too many requests or failed sign-ins: retry after Retry-After seconds."),
+    ]
+}
+
+
+def errors(*codes: int) -> dict:
+    """The schema's error answers for these status codes."""
+    return {code: ERRORS[code] for code in codes}
 
 
 class ApiError(exceptions.APIException):
@@ -64,6 +82,8 @@ def error_message(exc, context) -> str:
         return f"Use {' or '.join(allowed)} here."
     if isinstance(exc, exceptions.NotAuthenticated):
         return SIGN_IN_FIRST
+    if isinstance(exc, LockedOut):
+        return locked_out_message()
     if isinstance(exc, exceptions.Throttled) and not isinstance(exc, LockedOut) and exc.wait is not None:
         return f"Too many requests; try again in {math.ceil(exc.wait)} s."
     return first_message(exc.detail)
@@ -89,10 +109,43 @@ def locked_out_response(request, original_response=None, credentials=None):
     return response
 
 
-def private_file_view(view):
-    """Serve a file (a picture, an export) to its owner signed in by session or by API token.
+class ThrottleBeforeSignIn:
+    """An API view whose throttles count every request, signed in or not (DRF checks the permissions
+    first, so that a flood of unauthenticated requests would never be throttled)."""
 
-    `view(request, **kwargs)` looks the object up among the signed-in user's own (404 otherwise) and
-    returns a FileResponse or HttpResponse; throttling and JSON errors (401, 404, 429) come with it.
+    def initial(self, request, *args, **kwargs):
+        self.format_kwarg = self.get_format_suffix(**kwargs)
+        request.accepted_renderer, request.accepted_media_type = self.perform_content_negotiation(request)
+        request.version, request.versioning_scheme = self.determine_version(request, *args, **kwargs)
+        self.perform_authentication(request)
+        self.check_throttles(request)
+        self.check_permissions(request)
+
+
+class ApiView(ThrottleBeforeSignIn, APIView):
+    """The base of our API views."""
+
+
+def private_file_view(content_type: str):
+    """Serve a file (a picture, an export) to its owner, signed in by session or by API token.
+
+    Decorates `view(request, **kwargs)`, which looks the object up among `request.user`'s own (404
+    otherwise) and returns a FileResponse or HttpResponse of `content_type`. The decorator brings
+    authentication, throttling, JSON errors (401, 404, 429) and the view's entry in the schema:
+
+        @private_file_view("image/png")
+        def measurement_slice(request, pk: int, index: int): ...
     """
-    return api_view(["GET"])(view)
+
+    def decorate(view):
+        schema = extend_schema(
+            responses={(200, content_type): OpenApiTypes.BINARY, **errors(401, 404, 429)},
+            description=view.__doc__,
+        )
+        def get(self, request, **kwargs):
+            return view(request, **kwargs)
+
+        file_view = type(view.__name__, (ApiView,), {"get": schema(get), "__doc__": view.__doc__})
+        return file_view.as_view()
+
+    return decorate

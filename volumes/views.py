@@ -110,7 +110,7 @@ def threshold_text(measurement: Measurement) -> str:
     return "" if value is None else f"{value:g}"
 
 
-@private_file_view
+@private_file_view("image/png")
 def measurement_preview(request, pk: int):
     """The thumbnail PNG, to its owner only (staff see it through admin, with the view permission)."""
     measurement = get_object_or_404(Measurement.objects.for_user(request.user), pk=pk)
