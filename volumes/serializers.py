@@ -56,14 +56,11 @@ class StatsSerializer(serializers.Serializer):
     median = serializers.FloatField(allow_null=True)
 
 
-def optional(field: serializers.Field) -> serializers.Field:
-    """A result field: present once the measurement is done, absent before."""
-    field.required = False
-    return field
-
-
 class MeasurementSerializer(serializers.Serializer):
-    """A measurement: its state, and once done the figures `manage.py measure --json` prints, and its picture."""
+    """A measurement: its state, and once done the figures `manage.py measure --json` prints, and its picture.
+
+    The fields not required are there once the measurement is done (`skipped`: when it came from an upload).
+    """
 
     id = serializers.IntegerField()
     url = serializers.URLField()
@@ -71,26 +68,26 @@ class MeasurementSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=Measurement.State.choices)
     error_message = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
-    series_instance_uid = optional(serializers.CharField())
-    modality = optional(serializers.CharField(allow_blank=True))
-    description = optional(serializers.CharField(allow_blank=True))
-    slices = optional(serializers.IntegerField(allow_null=True))
-    rows = optional(serializers.IntegerField())
-    columns = optional(serializers.IntegerField())
-    pixel_spacing_mm = optional(serializers.ListField(child=serializers.FloatField(), allow_null=True))
-    slab_mm = optional(SlabSerializer(allow_null=True))
-    mode = optional(serializers.ChoiceField(choices=MODES))
-    threshold = optional(serializers.FloatField(allow_null=True))
-    threshold_modality = optional(serializers.FloatField(allow_null=True))
-    voxels_above = optional(serializers.IntegerField(allow_null=True))
-    total_voxels = optional(serializers.IntegerField(allow_null=True))
-    volume_mm3 = optional(serializers.FloatField(allow_null=True, help_text="null exactly when volume_unavailable_reason says why"))
-    volume_ml = optional(serializers.FloatField(allow_null=True))
-    warnings = optional(serializers.ListField(child=serializers.CharField()))
-    volume_unavailable_reason = optional(serializers.CharField(allow_null=True))
-    stats = optional(StatsSerializer(allow_null=True))
-    thumbnail_url = optional(serializers.URLField(help_text="The picture (PNG); fetch it with the same credentials"))
-    skipped = optional(SkippedSerializer(many=True, help_text="The files of its upload that were not measured"))
+    series_instance_uid = serializers.CharField(required=False)
+    modality = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+    slices = serializers.IntegerField(required=False, allow_null=True)
+    rows = serializers.IntegerField(required=False)
+    columns = serializers.IntegerField(required=False)
+    pixel_spacing_mm = serializers.ListField(required=False, child=serializers.FloatField(), allow_null=True)
+    slab_mm = SlabSerializer(required=False, allow_null=True)
+    mode = serializers.ChoiceField(required=False, choices=MODES)
+    threshold = serializers.FloatField(required=False, allow_null=True)
+    threshold_modality = serializers.FloatField(required=False, allow_null=True)
+    voxels_above = serializers.IntegerField(required=False, allow_null=True)
+    total_voxels = serializers.IntegerField(required=False, allow_null=True)
+    volume_mm3 = serializers.FloatField(required=False, allow_null=True, help_text="null exactly when volume_unavailable_reason says why")
+    volume_ml = serializers.FloatField(required=False, allow_null=True)
+    warnings = serializers.ListField(required=False, child=serializers.CharField())
+    volume_unavailable_reason = serializers.CharField(required=False, allow_null=True)
+    stats = StatsSerializer(required=False, allow_null=True)
+    thumbnail_url = serializers.URLField(required=False, help_text="The picture (PNG); fetch it with the same credentials")
+    skipped = SkippedSerializer(required=False, many=True, help_text="The files of its upload that were not measured")
 
     def to_representation(self, measurement: Measurement) -> dict:
         request = self.context["request"]
