@@ -217,6 +217,7 @@ AXES_FAILURE_LIMIT = int(os.environ.get("VOLUMES_SIGNIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(os.environ.get("VOLUMES_SIGNIN_COOLOFF_MINUTES", "15")) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no start-up banner on every command (`manage.py measure --json` prints only JSON)
 AXES_LOCKOUT_CALLABLE = "volumes.api_responses.locked_out_response"
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]  # behind a proxy, set the proxy to overwrite it
 
