@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 
 from ..imaging.deidentify import DeidentificationFailed, Deidentifier
-from ..imaging.reading import Skipped, SourceFile
+from ..imaging.sources import Skipped, SourceFile
 from .scanning import Scan, sources_scan
 
 logger = logging.getLogger(__name__)
