@@ -44,3 +44,13 @@ def phantom_copy(tmp_path) -> Path:
     target = tmp_path / "ct-phantom-philips"
     shutil.copytree(PHANTOM_DIR, target)
     return target
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Throttle counts live in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

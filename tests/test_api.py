@@ -1,4 +1,7 @@
-"""The JSON API: the same measurement as the page and the command, errors as JSON with a message."""
+"""The JSON API: the same measurement as the page and the command, errors as JSON with a message.
+
+Requests sign in with a personal API token, as a script does; the session (a browser) is tested apart.
+"""
 import base64
 
 import numpy as np
@@ -9,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from volumes import services
 from volumes.models import Instance, Measurement, Study, Upload
 
 from .conftest import INVALID_FILES, SEED_FILE, SEED_VOLUME_MM3, SEED_VOXELS
@@ -27,15 +31,22 @@ def user(db):
     return get_user_model().objects.create_user("ada", password="a-long-secret-1")
 
 
+def token_client(user, keyword: str = "Bearer") -> Client:
+    """A client that signs every request in with a new API token of `user` (no session, CSRF enforced)."""
+    _, key = services.token_create(user=user, name="tests")
+    return Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"{keyword} {key}")
+
+
 @pytest.fixture
-def api(client, user):
-    client.force_login(user)
-    return client
+def api(user):
+    return token_client(user)
 
 
 def post_files(client, *paths, **fields):
+    """POST the files (and form fields; HTTP_* keys are headers) to the API's upload."""
     files = [SimpleUploadedFile(path.name, path.read_bytes()) for path in paths]
-    return client.post(reverse("volumes:api-measurement-list"), {"files": files, **fields})
+    headers = {key: fields.pop(key) for key in list(fields) if key.startswith("HTTP_")}
+    return client.post(reverse("volumes:api-measurement-list"), {"files": files, **fields}, **headers)
 
 
 def test_posting_the_seed_file_answers_202_and_the_result_is_the_reference_volume(api, django_capture_on_commit_callbacks):
@@ -127,16 +138,27 @@ def test_without_sign_in_the_api_answers_401_json(client):
     assert response.json()["error"].startswith("Sign in first")
 
 
-def test_http_basic_credentials_work_without_csrf(user, django_capture_on_commit_callbacks):
-    client = Client(enforce_csrf_checks=True)
-    credentials = base64.b64encode(b"ada:a-long-secret-1").decode()
+@pytest.mark.parametrize("keyword", ["Bearer", "Token"])
+def test_an_api_token_works_without_csrf_under_either_keyword(user, keyword, django_capture_on_commit_callbacks):
+    client = token_client(user, keyword)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            reverse("volumes:api-measurement-list"),
-            {"files": [SimpleUploadedFile("1-101.dcm", SEED_FILE.read_bytes())]},
-            HTTP_AUTHORIZATION=f"Basic {credentials}",
-        )
+        response = post_files(client, SEED_FILE)
     assert response.status_code == 202
+    assert Measurement.objects.get().voxels_above == SEED_VOXELS
+
+
+def test_http_basic_credentials_no_longer_sign_in(user):
+    credentials = base64.b64encode(b"ada:a-long-secret-1").decode()
+    response = Client().get(reverse("volumes:api-measurement-list"), HTTP_AUTHORIZATION=f"Basic {credentials}")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_a_session_get_works_without_csrf(user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = client.get(reverse("volumes:api-measurement-list"))
+    assert response.status_code == 200 and response.json()["count"] == 0
 
 
 def test_a_session_post_without_the_csrf_token_is_refused_as_json(user):
@@ -145,14 +167,27 @@ def test_a_session_post_without_the_csrf_token_is_refused_as_json(user):
     response = post_files(client, SEED_FILE)
     assert response.status_code == 403
     assert "CSRF" in response.json()["error"]
+    assert not Upload.objects.exists()
+
+
+def test_a_session_post_from_another_origin_is_refused_even_with_the_csrf_token(user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get(reverse("volumes:upload"))  # sets the csrftoken cookie
+    token = client.cookies["csrftoken"].value
+    response = post_files(client, SEED_FILE, HTTP_X_CSRFTOKEN=token, HTTP_ORIGIN="http://evil.example")
+    assert response.status_code == 403
+    assert "Origin checking failed" in response.json()["error"]
+    assert not Upload.objects.exists()
+    allowed = post_files(client, SEED_FILE, HTTP_X_CSRFTOKEN=token, HTTP_ORIGIN="http://testserver")
+    assert allowed.status_code == 202
 
 
 def test_another_users_measurement_is_a_json_404(api, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         (created,) = post_files(api, SEED_FILE).json()["measurements"]
     other = get_user_model().objects.create_user("bob", password="a-long-secret-3")
-    api.force_login(other)
-    response = api.get(created["url"])
+    response = token_client(other).get(created["url"])
     assert response.status_code == 404
     assert response.json() == {"error": "No such measurement."}
 
@@ -172,8 +207,7 @@ def test_listing_gives_the_users_measurements_newest_first(api, django_capture_o
     assert [item["id"] for item in body["results"]] == [second, first]
     assert body["results"][1]["voxels_above"] == SEED_VOXELS
     other = get_user_model().objects.create_user("bob", password="a-long-secret-3")
-    api.force_login(other)
-    assert api.get(reverse("volumes:api-measurement-list")).json()["count"] == 0
+    assert token_client(other).get(reverse("volumes:api-measurement-list")).json()["count"] == 0
 
 
 def test_remeasure_through_the_api_is_immediate_once_histograms_exist(api, django_capture_on_commit_callbacks):

@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from volumes.models import Measurement, Series, Study, Upload
-from volumes.views import API_PAGE_SIZE, HISTORY_PAGE_SIZE, SIBLINGS_SHOWN
+from volumes.api import MeasurementPagination
+from volumes.views import HISTORY_PAGE_SIZE, SIBLINGS_SHOWN
 
 pytestmark = pytest.mark.django_db
 
@@ -108,6 +109,6 @@ def test_the_api_list_runs_the_same_queries_for_ten_thousand_measurements(signed
     with django_assert_max_num_queries(few):
         body = client.get(reverse("volumes:api-measurement-list")).json()
     assert body["count"] == MANY
-    assert len(body["results"]) == API_PAGE_SIZE
+    assert len(body["results"]) == MeasurementPagination.page_size == 50
     created = [r["created_at"] for r in body["results"]]
     assert created == sorted(created, reverse=True)  # newest first

@@ -44,7 +44,8 @@ def test_upload_page_offers_the_configured_threshold(signed_in, settings):
 
 
 def test_whole_flow_from_sign_in_to_admin(client, user, django_capture_on_commit_callbacks):
-    assert client.login(username="ada", password="a-long-secret-1")
+    signed = client.post(reverse("login"), {"username": "ada", "password": "a-long-secret-1"})
+    assert signed.status_code == 302 and signed["Location"] == reverse("volumes:upload")
     with django_capture_on_commit_callbacks(execute=True):
         response = upload(client, SEED_FILE)
     measurement = Measurement.objects.get()
@@ -73,7 +74,9 @@ def test_whole_flow_from_sign_in_to_admin(client, user, django_capture_on_commit
     admin = get_user_model().objects.create_superuser("root", password="another-secret-2")
     client.force_login(admin)
     listing = client.get(reverse("admin:volumes_measurement_changelist")).content.decode()
-    assert preview_url in listing
+    admin_preview_url = reverse("admin:volumes_measurement_preview", args=[measurement.pk])
+    assert admin_preview_url in listing
+    assert client.get(admin_preview_url).status_code == 200
     assert client.get(reverse("admin:volumes_measurement_change", args=[measurement.pk])).status_code == 200
     for model in ("study", "series", "instance", "upload"):
         assert client.get(reverse(f"admin:volumes_{model}_changelist")).status_code == 200

@@ -1,11 +1,14 @@
 import json
 
 from django.contrib import admin, messages
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from . import services
-from .models import Instance, Measurement, Series, Study, Upload
+from .models import ApiToken, Instance, Measurement, Series, Study, Upload
+from .views import measurement_picture
 
 
 class SeriesInline(admin.TabularInline):
@@ -91,6 +94,21 @@ class MeasurementAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def get_urls(self):
+        preview = path(
+            "<int:pk>/preview.png", self.admin_site.admin_view(self.preview), name="volumes_measurement_preview"
+        )
+        return [preview, *super().get_urls()]
+
+    def preview(self, request, pk: int):
+        """The picture for staff: only with the view (or change) permission on measurements."""
+        measurement = self.get_object(request, str(pk))
+        if measurement is None:
+            raise Http404("No such measurement.")
+        if not self.has_view_permission(request, measurement):
+            raise PermissionDenied
+        return measurement_picture(measurement)
+
     @admin.display(description="owner", ordering="series__study__owner__username")
     def owner(self, measurement: Measurement):
         return measurement.series.study.owner
@@ -107,7 +125,7 @@ class MeasurementAdmin(admin.ModelAdmin):
     def thumbnail_tag(measurement: Measurement, size: int) -> str:
         if not measurement.thumbnail:
             return "—"
-        url = reverse("volumes:measurement-preview", args=[measurement.pk])
+        url = reverse("admin:volumes_measurement_preview", args=[measurement.pk])
         return format_html('<img src="{}" width="{}" alt="middle slice with the voxels above the threshold">', url, size)
 
     @admin.display(description="result")
@@ -122,3 +140,15 @@ class MeasurementAdmin(admin.ModelAdmin):
         for measurement in queryset.select_related("series"):
             services.measurement_rerun(measurement=measurement)
         self.message_user(request, f"{queryset.count()} measurement(s) queued again.", messages.SUCCESS)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at", "created_at")
+    search_fields = ("name", "prefix", "user__username")
+    readonly_fields = ("user", "name", "prefix", "key_sha256", "created_at", "last_used_at")
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # a key is shown once, to its owner, on the account page

@@ -65,3 +65,7 @@ class UploadForm(ThresholdForm):
     )
     field_order = ["files", "mode", "threshold"]
 
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. the script or machine that uses it.")

@@ -176,3 +176,41 @@ class Measurement(models.Model):
     def result_dict(self) -> dict:
         """The result as the API, the page's JSON and the command give it: empty until done."""
         return dict(self.result) if self.state == self.State.DONE and self.result else {}
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def for_user(self, user) -> "ApiTokenQuerySet":
+        return self.filter(user=user)
+
+    def active(self) -> "ApiTokenQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A personal API key. Only its SHA-256 is kept: the key itself is shown once, when created."""
+
+    PREFIX_LENGTH = 8
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What the token is for, as its owner named it")
+    prefix = models.CharField(max_length=PREFIX_LENGTH, help_text="The key's first characters, to recognise it in lists")
+    key_sha256 = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the key (hex)")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="When revoked; a revoked token signs nobody in")
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def get_absolute_url(self) -> str:
+        return reverse("volumes:account")
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,6 +1,7 @@
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import views
+from . import api, views
 
 app_name = "volumes"
 
@@ -12,7 +13,11 @@ urlpatterns = [
     path("measurements/<int:pk>/remeasure/", views.measurement_remeasure, name="measurement-remeasure"),
     path("measurements/<int:pk>/preview.png", views.measurement_preview, name="measurement-preview"),
     path("accounts/signup/", views.signup, name="signup"),
-    path("api/measurements/", views.api_measurements, name="api-measurement-list"),
-    path("api/measurements/<int:pk>/", views.api_measurement_detail, name="api-measurement-detail"),
-    path("api/measurements/<int:pk>/remeasure/", views.api_measurement_remeasure, name="api-measurement-remeasure"),
+    path("accounts/account/", views.account, name="account"),
+    path("accounts/tokens/<int:pk>/revoke/", views.api_token_revoke, name="api-token-revoke"),
+    path("api/measurements/", api.MeasurementListCreate.as_view(), name="api-measurement-list"),
+    path("api/measurements/<int:pk>/", api.MeasurementDetail.as_view(), name="api-measurement-detail"),
+    path("api/measurements/<int:pk>/remeasure/", api.MeasurementRemeasure.as_view(), name="api-measurement-remeasure"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="volumes:api-schema"), name="api-docs"),
 ]

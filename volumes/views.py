@@ -1,31 +1,26 @@
-"""Pages and the JSON API: thin layers that read the request, call a service and answer."""
-import base64
-import binascii
+"""Pages: thin layers that read the request, call a service and answer (the JSON API is in api.py)."""
 import functools
 import logging
 
 from django.conf import settings
-from django.contrib.auth import authenticate, login
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import SuspiciousOperation
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, JsonResponse
-from django.middleware.csrf import CsrfViewMiddleware
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import services
-from .forms import ThresholdForm, UploadForm
-from .models import Measurement, Upload
+from .api_responses import private_file_view
+from .forms import ApiTokenForm, ThresholdForm, UploadForm
+from .models import ApiToken, Measurement, Upload
 from .time_series import time_series_chart
 
 logger = logging.getLogger(__name__)
 
 HISTORY_PAGE_SIZE = 25
-API_PAGE_SIZE = 50
 SIBLINGS_SHOWN = 20
 
 
@@ -117,17 +112,52 @@ def threshold_text(measurement: Measurement) -> str:
     return "" if value is None else f"{value:g}"
 
 
-@login_required
-@require_GET
+@private_file_view("image/png")
 def measurement_preview(request, pk: int):
-    """The thumbnail PNG: to its owner, and to staff (for admin)."""
-    measurements = Measurement.objects.all() if request.user.is_staff else Measurement.objects.for_user(request.user)
-    measurement = get_object_or_404(measurements, pk=pk)
+    """The thumbnail PNG, to its owner only (staff see it through admin, with the view permission)."""
+    measurement = get_object_or_404(Measurement.objects.for_user(request.user), pk=pk)
+    return measurement_picture(measurement)
+
+
+def measurement_picture(measurement: Measurement) -> FileResponse:
     if not measurement.thumbnail:
         raise Http404("This measurement has no picture yet.")
     response = FileResponse(measurement.thumbnail.open("rb"), content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account(request):
+    """The account page: personal API tokens, created (the key shown once), listed and revoked."""
+    form = ApiTokenForm(request.POST or None)
+    created_key = None
+    if request.method == "POST" and form.is_valid():
+        token, created_key = services.token_create(user=request.user, name=form.cleaned_data["name"])
+        form = ApiTokenForm()
+    context = {"form": form, "tokens": ApiToken.objects.for_user(request.user), "created_key": created_key}
+    return render(request, "volumes/account.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, pk: int):
+    token = get_object_or_404(ApiToken.objects.for_user(request.user), pk=pk)
+    services.token_revoke(token=token)
+    return redirect("volumes:account")
+
+
+def offered_with_mail_only(view):
+    """A password-reset page: 404 while no mail is configured (EMAIL_URL), since no reset could be sent."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not settings.VOLUMES_MAIL_CONFIGURED:
+            raise Http404("Password reset is not offered: no mail is configured.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 @require_http_methods(["GET", "POST"])
@@ -137,144 +167,6 @@ def signup(request):
     form = UserCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        login(request, user)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("volumes:upload")
     return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
-
-
-# --- JSON API ---------------------------------------------------------------------------------
-
-
-def json_error(message: str, status: int, **extra) -> JsonResponse:
-    return JsonResponse({"error": message, **extra}, status=status)
-
-
-def api_view(*methods: str):
-    """An API endpoint: sign-in by session (with its CSRF check) or HTTP Basic; every answer JSON."""
-
-    def decorate(view):
-        @csrf_exempt
-        @functools.wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if request.method not in methods:
-                response = json_error(f"Use {' or '.join(methods)} here.", 405)
-                response["Allow"] = ", ".join(methods)
-                return response
-            try:
-                if not request.user.is_authenticated:
-                    user = basic_auth_user(request)
-                    if user is None:
-                        response = json_error("Sign in first: a session cookie, or HTTP Basic credentials.", 401)
-                        response["WWW-Authenticate"] = 'Basic realm="volumes"'
-                        return response
-                    request.user = user
-                elif request.method != "GET" and not csrf_passes(request):
-                    return json_error("CSRF check failed: send the csrftoken cookie's value as X-CSRFToken.", 403)
-                return view(request, *args, **kwargs)
-            except Http404:
-                return json_error("No such measurement.", 404)
-            except SuspiciousOperation as error:
-                return json_error(f"The request was refused: {error}", 400)
-            except Exception:
-                logger.exception("API request failed")
-                return json_error("Internal error; it has been logged for the administrators.", 500)
-
-        return wrapper
-
-    return decorate
-
-
-def csrf_passes(request) -> bool:
-    """Django's own CSRF check, for API requests signed in by session cookie."""
-    return CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {}) is None
-
-
-def basic_auth_user(request):
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic "):
-        return None
-    try:
-        username, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return authenticate(request, username=username, password=password)
-
-
-def measurement_payload(request, measurement: Measurement) -> dict:
-    payload = {
-        "id": measurement.pk,
-        "url": request.build_absolute_uri(reverse("volumes:api-measurement-detail", args=[measurement.pk])),
-        "page_url": request.build_absolute_uri(measurement.get_absolute_url()),
-        "state": measurement.state,
-        "error_message": measurement.error_message or None,
-        "created_at": measurement.created_at.isoformat(),
-    }
-    if measurement.state == Measurement.State.DONE:
-        payload.update(measurement.result_dict())
-        payload["thumbnail_url"] = request.build_absolute_uri(
-            reverse("volumes:measurement-preview", args=[measurement.pk])
-        )
-    if measurement.upload_id:
-        payload["skipped"] = measurement.upload.skipped
-    return payload
-
-
-@api_view("GET", "POST")
-def api_measurements(request):
-    """GET: the user's measurements, newest first, a page at a time. POST: upload and measure."""
-    if request.method == "GET":
-        return api_measurement_list(request)
-    return api_measurement_create(request)
-
-
-def api_measurement_list(request):
-    measurements = Measurement.objects.for_user(request.user).with_series()
-    page = Paginator(measurements, API_PAGE_SIZE).get_page(request.GET.get("page"))
-    base = request.build_absolute_uri(reverse("volumes:api-measurement-list"))
-    return JsonResponse(
-        {
-            "count": page.paginator.count,
-            "next": f"{base}?page={page.next_page_number()}" if page.has_next() else None,
-            "previous": f"{base}?page={page.previous_page_number()}" if page.has_previous() else None,
-            "results": [measurement_payload(request, m) for m in page.object_list],
-        }
-    )
-
-
-def api_measurement_create(request):
-    form = UploadForm(request.POST, request.FILES)
-    if not form.is_valid():
-        errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
-        first = next(iter(errors.values()))[0]
-        return json_error(first, 400, fields=errors)
-    try:
-        upload = services.upload_ingest(
-            owner=request.user, files=form.cleaned_data["files"], request=form.cleaned_data["request"]
-        )
-    except services.UploadRejected as rejected:
-        return json_error(rejected.message, 400, skipped=[s.as_dict() for s in rejected.skipped])
-    measurements = upload.measurements.with_series().order_by("id")
-    body = {
-        "upload": upload.pk,
-        "measurements": [measurement_payload(request, m) for m in measurements],
-        "skipped": upload.skipped,
-    }
-    return JsonResponse(body, status=202)
-
-
-@api_view("GET")
-def api_measurement_detail(request, pk: int):
-    measurement = get_object_or_404(Measurement.objects.for_user(request.user).with_series(), pk=pk)
-    return JsonResponse(measurement_payload(request, measurement))
-
-
-@api_view("POST")
-def api_measurement_remeasure(request, pk: int):
-    measurement = get_object_or_404(Measurement.objects.for_user(request.user).with_series(), pk=pk)
-    form = ThresholdForm(request.POST)
-    if not form.is_valid():
-        errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
-        return json_error(next(iter(errors.values()))[0], 400, fields=errors)
-    again = services.measurement_remeasure(measurement=measurement, request=form.cleaned_data["request"])
-    status = 201 if again.is_finished else 202
-    return JsonResponse(measurement_payload(request, again), status=status)

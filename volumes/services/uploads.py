@@ -16,6 +16,7 @@ from ..imaging.measure import ThresholdRequest
 from ..imaging.sources import Skipped, SourceFile
 from ..models import Instance, Measurement, Series, Study, Upload
 from .measuring import measurement_enqueue
+from .privacy import scan_deidentify
 from .scanning import Scan, sources_scan
 
 
@@ -40,6 +41,7 @@ def upload_ingest(*, owner, files: Iterable, request: ThresholdRequest) -> Uploa
         if not sources:
             raise UploadRejected("No files were sent.", [])
         scan = sources_scan(sources=sources, workdir=Path(workdir))
+        scan = scan_deidentify(scan=scan, workdir=Path(workdir))  # when VOLUMES_DEIDENTIFY: before anything is stored
         if not scan.volumes:
             raise UploadRejected(rejection_message(scan), scan.skipped)
         return store_scan(owner=owner, scan=scan, request=request)

@@ -1,0 +1,137 @@
+"""Nobody gets in where they do not belong: every URL of the URL conf, walked, answers 404 to another
+user; pictures reach staff only through admin, with the view permission."""
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from volumes import services
+from volumes.imaging.measure import ThresholdRequest
+from volumes.models import Measurement
+
+from .conftest import SEED_FILE
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC = {
+    "login", "logout", "password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete",
+    "volumes:signup", "volumes:api-schema", "volumes:api-docs", "static",
+}
+"""Open without signing in (or about signing in itself): nothing of anyone's data."""
+OWN_ONLY = {
+    "password_change", "password_change_done", "volumes:upload", "volumes:measurement-list",
+    "volumes:api-measurement-list", "volumes:account",
+}
+"""Signed-in pages without an object in the URL: they show the signed-in user's own data only."""
+ADMIN_NAMESPACE = "admin:"
+"""Admin: staff only, by Django's model permissions (tested below)."""
+
+
+def url_patterns(resolver=None, namespace: str = ""):
+    """Every URL pattern of the URL conf, as (namespaced name, pattern)."""
+    resolver = resolver or get_resolver()
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from url_patterns(pattern, inner)
+        elif isinstance(pattern, URLPattern):
+            name = pattern.name or ("static" if str(pattern.pattern).startswith("^static/") else "(unnamed)")
+            yield namespace + name, pattern
+
+
+def object_patterns() -> list[tuple[str, URLPattern]]:
+    found = []
+    for name, pattern in url_patterns():
+        if name.startswith(ADMIN_NAMESPACE) or name in PUBLIC:
+            continue
+        if not pattern.pattern.converters:
+            assert name in OWN_ONLY, f"{name}: a new URL without an object; add it to OWN_ONLY or PUBLIC"
+            continue
+        assert set(pattern.pattern.converters) == {"pk"}, f"{name}: teach this test its URL's arguments"
+        found.append((name, pattern))
+    return found
+
+
+@pytest.fixture
+def owner(db):
+    return get_user_model().objects.create_user("ada", password="a-long-secret-1")
+
+
+@pytest.fixture
+def owned_ids(owner, django_capture_on_commit_callbacks) -> set[int]:
+    """The ids of everything `owner` has: an upload, its study, series and measurement, a token."""
+    with django_capture_on_commit_callbacks(execute=True):
+        upload = services.upload_ingest(
+            owner=owner,
+            files=[SimpleUploadedFile("1-101.dcm", SEED_FILE.read_bytes())],
+            request=ThresholdRequest(mode="normalized", value=0.5),
+        )
+    measurement = upload.measurements.get()
+    token, _ = services.token_create(user=owner, name="ada-laptop-token")
+    series = measurement.series
+    return {upload.pk, measurement.pk, series.pk, series.study.pk, token.pk}
+
+
+def test_the_walk_finds_the_object_urls():
+    names = {name for name, _ in object_patterns()}
+    assert {"volumes:measurement-detail", "volumes:measurement-preview", "volumes:api-measurement-detail",
+            "volumes:api-token-revoke", "volumes:upload-detail"} <= names
+
+
+def test_every_object_url_answers_404_to_another_user(owner, owned_ids):
+    intruder = Client()
+    intruder.force_login(get_user_model().objects.create_user("bob", password="a-long-secret-3"))
+    rightful = Client()
+    rightful.force_login(owner)
+    for name, _ in object_patterns():
+        reached = False
+        for pk in sorted(owned_ids):
+            url = reverse(name, kwargs={"pk": pk})
+            for method in ("get", "post"):
+                answer = getattr(intruder, method)(url)
+                assert answer.status_code in (404, 405), f"{method.upper()} {url} gave {answer.status_code} to another user"
+                if answer.status_code == 404 and getattr(rightful, method)(url).status_code != 404:
+                    reached = True
+        assert reached, f"{name}: the owner never reached it, so the 404s prove nothing"
+
+
+def test_object_lists_show_another_user_nothing(owner, owned_ids):
+    intruder = Client()
+    intruder.force_login(get_user_model().objects.create_user("bob", password="a-long-secret-3"))
+    measurement = Measurement.objects.get()
+    assert intruder.get(reverse("volumes:api-measurement-list")).json()["count"] == 0
+    assert measurement.get_absolute_url() not in intruder.get(reverse("volumes:measurement-list")).content.decode()
+    assert "ada-laptop-token" not in intruder.get(reverse("volumes:account")).content.decode()
+
+
+def test_staff_without_permission_see_no_picture(owner, owned_ids):
+    measurement = Measurement.objects.get()
+    staff = get_user_model().objects.create_user("clerk", password="a-long-secret-4", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    assert client.get(reverse("volumes:measurement-preview", args=[measurement.pk])).status_code == 404
+    assert client.get(reverse("admin:volumes_measurement_preview", args=[measurement.pk])).status_code == 403
+    assert client.get(reverse("admin:volumes_measurement_change", args=[measurement.pk])).status_code == 403
+
+
+def test_staff_with_the_view_permission_see_the_picture_through_admin_only(owner, owned_ids):
+    measurement = Measurement.objects.get()
+    staff = get_user_model().objects.create_user("reviewer", password="a-long-secret-5", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_measurement"))
+    client = Client()
+    client.force_login(staff)
+    picture = client.get(reverse("admin:volumes_measurement_preview", args=[measurement.pk]))
+    assert picture.status_code == 200 and picture["Content-Type"] == "image/png"
+    assert b"".join(picture.streaming_content).startswith(b"\x89PNG")
+    assert client.get(reverse("admin:volumes_measurement_change", args=[measurement.pk])).status_code == 200
+    assert client.get(reverse("volumes:measurement-preview", args=[measurement.pk])).status_code == 404
+
+
+def test_a_signed_in_user_who_is_not_staff_is_sent_to_the_admin_sign_in(owner, owned_ids):
+    measurement = Measurement.objects.get()
+    client = Client()
+    client.force_login(owner)
+    answer = client.get(reverse("admin:volumes_measurement_preview", args=[measurement.pk]))
+    assert answer.status_code == 302 and answer["Location"].startswith(reverse("admin:login"))
