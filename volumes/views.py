@@ -23,7 +23,6 @@ from .models import Measurement, Upload
 
 logger = logging.getLogger(__name__)
 
-HISTORY_PAGE_SIZE = 25
 API_PAGE_SIZE = 50
 SIBLINGS_SHOWN = 20
 
@@ -70,14 +69,6 @@ def upload_detail(request, pk: int):
         "volumes/upload_detail.html",
         {"upload": upload, "measurements": measurements, "refresh": unfinished},
     )
-
-
-@login_required
-@require_GET
-def measurement_list(request):
-    measurements = Measurement.objects.for_user(request.user).with_series()
-    page = Paginator(measurements, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "volumes/measurement_list.html", {"page": page})
 
 
 @login_required

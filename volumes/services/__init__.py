@@ -2,6 +2,19 @@
 
 Views, the API, the task, admin and the `measure` command call these functions and nothing deeper.
 """
+from .history import (
+    SORTS,
+    Deletion,
+    HistoryQuery,
+    measurement_delete,
+    measurement_deletion,
+    measurement_document,
+    measurements_search,
+    measurements_write_csv,
+    modalities_of,
+    upload_delete,
+    upload_deletion,
+)
 from .measuring import (
     INTERNAL_ERROR_MESSAGE,
     measurement_enqueue,
@@ -14,6 +27,8 @@ from .scanning import PathsReport, Scan, decode_processes, paths_measure, source
 from .uploads import UploadRejected, file_sha256, upload_ingest
 
 __all__ = [
+    "SORTS", "Deletion", "HistoryQuery", "measurement_delete", "measurement_deletion", "measurement_document",
+    "measurements_search", "measurements_write_csv", "modalities_of", "upload_delete", "upload_deletion",
     "INTERNAL_ERROR_MESSAGE", "PathsReport", "Scan", "UploadRejected", "decode_processes", "file_sha256",
     "measurement_enqueue", "measurement_remeasure", "measurement_rerun", "measurement_run", "paths_measure",
     "series_histogram", "sources_scan", "upload_ingest",
