@@ -4,6 +4,7 @@ from django.utils.html import format_html
 
 from . import services
 from .models import Instance, Measurement, Series, Study, Upload
+from .templatetags import figures
 
 
 class SeriesInline(admin.TabularInline):
@@ -69,9 +70,7 @@ class UploadAdmin(admin.ModelAdmin):
 
 @admin.register(Measurement)
 class MeasurementAdmin(admin.ModelAdmin):
-    list_display = (
-        "id", "thumbnail_small", "series", "owner", "state", "mode", "threshold", "volume_mm3", "voxels_above", "created_at",
-    )
+    list_display = ("id", "thumbnail_small", "series", "owner", "state", "threshold_text", "volume_text", "created_at")
     list_display_links = ("id", "thumbnail_small")
     list_filter = ("state", "mode", "series__modality", "created_at")
     search_fields = (
@@ -94,6 +93,24 @@ class MeasurementAdmin(admin.ModelAdmin):
     @admin.display(description="owner", ordering="series__study__owner__username")
     def owner(self, measurement: Measurement):
         return measurement.series.study.owner
+
+    @admin.display(description="threshold", ordering="threshold_modality")
+    def threshold_text(self, measurement: Measurement) -> str:
+        if measurement.threshold_modality is None:
+            return measurement.mode
+        text = f"> {measurement.threshold_modality:,.1f}"
+        if measurement.mode == "normalized":
+            return f"{text} ({measurement.threshold_requested:g} normalised)"
+        return text if measurement.mode == "modality" else f"{text} ({measurement.mode})"
+
+    @admin.display(description="volume", ordering="volume_mm3")
+    def volume_text(self, measurement: Measurement) -> str:
+        if measurement.volume_mm3 is None:
+            return "—" if measurement.state != Measurement.State.DONE else "no volume"
+        return format_html(
+            '<span style="white-space: nowrap">{} mm³</span><br><small>{} voxels</small>',
+            figures.mm3(measurement.volume_mm3), f"{measurement.voxels_above:,}",
+        )
 
     @admin.display(description="picture")
     def thumbnail_small(self, measurement: Measurement) -> str:

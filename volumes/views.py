@@ -76,6 +76,10 @@ def upload_detail(request, pk: int):
 def measurement_detail(request, pk: int):
     measurement = get_object_or_404(Measurement.objects.for_user(request.user).with_series(), pk=pk)
     form = ThresholdForm(initial={"mode": measurement.mode, "threshold": threshold_text(measurement)})
+    if measurement.threshold_requested is None and measurement.threshold_modality is not None:
+        unit = "HU" if measurement.series.modality == "CT" else "modality units"
+        chosen = f"{measurement.mode.capitalize()} chose {measurement.threshold_modality:.1f} {unit}"
+        form.fields["threshold"].widget.attrs.update({"data-chosen": chosen, "data-chosen-mode": measurement.mode})
     return render_measurement(request, measurement, form)
 
 
