@@ -18,13 +18,14 @@ import gzip
 import io
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pydicom
 
 from .geometry import VolumeImages, build_stack, normal_of
 from .images import DicomImage, NotAnImage
-from .measure import VolumeHistogram, modality_values
+from .measure import SeriesMeasurement, VolumeHistogram, modality_values
 from .pixels import frame_stored_values
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -196,3 +197,48 @@ def seg_bytes(stack: StackMask, *, label: str, description: str) -> bytes:
     buffer = io.BytesIO()
     seg_dataset(stack, label=label, description=description).save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+# --- files for the command line -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaskFiles:
+    """Where to write masks; with several volumes each file is numbered (seg-1.dcm, mask-2.nii.gz)."""
+
+    seg: Path | None = None
+    nifti: Path | None = None
+
+    def numbered(self, number: int | None) -> MaskFiles:
+        if number is None:
+            return self
+        return MaskFiles(
+            seg=numbered_path(self.seg, number) if self.seg else None,
+            nifti=numbered_path(self.nifti, number) if self.nifti else None,
+        )
+
+
+def numbered_path(path: Path, number: int) -> Path:
+    """mask.nii.gz → mask-2.nii.gz; seg.dcm → seg-2.dcm; seg → seg-2."""
+    name = path.name
+    for suffix in (".nii.gz", *path.suffixes[-1:]):
+        if name.endswith(suffix):
+            return path.with_name(f"{name[: -len(suffix)]}-{number}{suffix}")
+    return path.with_name(f"{name}-{number}")
+
+
+def mask_label(result: SeriesMeasurement) -> str:
+    """What the mask holds, for the SEG's segment label: 'voxels > 300.0 (modality)'."""
+    return f"voxels > {result.threshold_modality:.1f} ({result.mode})"
+
+
+def write_mask_files(stack: StackMask, files: MaskFiles, result: SeriesMeasurement) -> list[Path]:
+    """Write the mask where `files` says; the paths written."""
+    written = []
+    if files.seg:
+        files.seg.write_bytes(seg_bytes(stack, label=mask_label(result), description=f"Mask: {result.description}"))
+        written.append(files.seg)
+    if files.nifti:
+        files.nifti.write_bytes(nifti_bytes(stack))
+        written.append(files.nifti)
+    return written

@@ -2,6 +2,7 @@
 
 Views, the API, the task, admin and the `measure` command call these functions and nothing deeper.
 """
+from .exporting import ExportError, measurement_mask, measurement_nifti, measurement_seg
 from .history import (
     SORTS,
     Deletion,
@@ -27,6 +28,7 @@ from .scanning import PathsReport, Scan, decode_processes, paths_measure, source
 from .uploads import UploadRejected, file_sha256, upload_ingest
 
 __all__ = [
+    "ExportError", "measurement_mask", "measurement_nifti", "measurement_seg",
     "SORTS", "Deletion", "HistoryQuery", "measurement_delete", "measurement_deletion", "measurement_document",
     "measurements_search", "measurements_write_csv", "modalities_of", "upload_delete", "upload_deletion",
     "INTERNAL_ERROR_MESSAGE", "PathsReport", "Scan", "UploadRejected", "decode_processes", "file_sha256",
