@@ -6,6 +6,10 @@ from . import services
 from .models import Instance, Measurement, Series, Study, Upload
 from .templatetags import figures
 
+# The app's lists are wide (picture, series, figures): the sidebar of every model would push them
+# into a horizontal scroll at 1400 px; the admin index lists the models instead.
+admin.site.enable_nav_sidebar = False
+
 
 class SeriesInline(admin.TabularInline):
     model = Series
@@ -70,7 +74,7 @@ class UploadAdmin(admin.ModelAdmin):
 
 @admin.register(Measurement)
 class MeasurementAdmin(admin.ModelAdmin):
-    list_display = ("id", "thumbnail_small", "series", "owner", "state", "threshold_text", "volume_text", "created_at")
+    list_display = ("id", "thumbnail_small", "series", "owner", "state", "threshold_text", "volume_text", "measured_at")
     list_display_links = ("id", "thumbnail_small")
     list_filter = ("state", "mode", "series__modality", "created_at")
     search_fields = (
@@ -93,6 +97,10 @@ class MeasurementAdmin(admin.ModelAdmin):
     @admin.display(description="owner", ordering="series__study__owner__username")
     def owner(self, measurement: Measurement):
         return measurement.series.study.owner
+
+    @admin.display(description="measured", ordering="created_at")
+    def measured_at(self, measurement: Measurement) -> str:
+        return format_html('<span style="white-space: nowrap">{}</span>', f"{measurement.created_at:%Y-%m-%d %H:%M}")
 
     @admin.display(description="threshold", ordering="threshold_modality")
     def threshold_text(self, measurement: Measurement) -> str:
