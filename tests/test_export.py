@@ -12,7 +12,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from volumes.imaging.export import LPS_TO_RAS, nifti_bytes, seg_bytes, stack_mask
+from volumes.imaging.export import LPS_TO_RAS, counted_table, nifti_bytes, seg_bytes, stack_mask
 from volumes.imaging.geometry import split_into_volumes
 from volumes.imaging.measure import ThresholdRequest, histogram_volume, measure_histogram
 from volumes.imaging.reader import read_images
@@ -136,3 +136,13 @@ def write(stack, kind: str, folder=None):
     target = folder / f"mask.{kind}"
     target.write_bytes(content)
     return target
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.float64])
+def test_each_stored_value_is_counted_as_its_modality_value_was(dtype):
+    stored = np.array([[0, 10], [20, 10]], dtype=dtype)
+    values = np.array([-1000.0, -980.0, -960.0])  # slope 2, intercept -1000
+    above = np.array([False, True, False])
+    counted = counted_table(stored, 2.0, -1000.0, values, above)
+    assert counted.tolist() == [[False, True], [False, True]]
+    assert counted_table(stored + 1, 2.0, -1000.0, values, above) is None  # -998 was never measured
