@@ -6,10 +6,12 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from volumes.models import Measurement
+from volumes.models import Measurement, Upload
 from volumes.templatetags.figures import ml, mm3, modality_value
 
-from .conftest import SEED_FILE, SEED_VOXELS
+from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOXELS
+
+PHANTOM_SLICES = sorted(p for p in PHANTOM_DIR.iterdir() if p.name.startswith("I"))[:3]
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +80,17 @@ def test_admin_lists_formatted_figures(measured):
     assert "143280.029296875" not in listing
     by_volume = client.get(reverse("admin:volumes_measurement_changelist"), {"o": "7"})
     assert by_volume.status_code == 200
+
+
+def test_the_upload_page_counts_what_is_measured_and_what_is_not_yet(client, django_capture_on_commit_callbacks):
+    client.force_login(get_user_model().objects.create_user("ada", password="a-long-secret-1"))
+    files = [SimpleUploadedFile(p.name, p.read_bytes()) for p in (SEED_FILE, *PHANTOM_SLICES)]
+    client.post(reverse("volumes:upload"), {"files": files})  # no on-commit callbacks: nothing measured yet
+    upload = Upload.objects.get()
+    page = client.get(upload.get_absolute_url()).content.decode()
+    assert "2 volumes (0 measured, 2 to measure)" in page
+    Measurement.objects.filter(pk=upload.measurements.first().pk).update(state=Measurement.State.DONE)
+    assert "2 volumes (1 measured, 1 to measure)" in client.get(upload.get_absolute_url()).content.decode()
+    Measurement.objects.update(state=Measurement.State.DONE)
+    page = client.get(upload.get_absolute_url()).content.decode()
+    assert "2 volumes measured" in page and "to measure" not in page and 'http-equiv="refresh"' not in page

@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from volumes.models import Measurement, Series, Study, Upload
-from volumes.views import API_PAGE_SIZE, HISTORY_PAGE_SIZE, SIBLINGS_SHOWN
+from volumes.history_views import HISTORY_PAGE_SIZE
+from volumes.views import API_PAGE_SIZE, SIBLINGS_SHOWN
 
 pytestmark = pytest.mark.django_db
 

@@ -62,12 +62,18 @@ def upload_create(request):
 @require_GET
 def upload_detail(request, pk: int):
     upload = get_object_or_404(Upload, pk=pk, owner=request.user)
-    measurements = upload.measurements.with_series().order_by("id")
-    unfinished = any(not m.is_finished for m in measurements)
+    measurements = list(upload.measurements.with_series().order_by("id"))
+    finished = sum(m.is_finished for m in measurements)
     return render(
         request,
         "volumes/upload_detail.html",
-        {"upload": upload, "measurements": measurements, "refresh": unfinished},
+        {
+            "upload": upload,
+            "measurements": measurements,
+            "finished": finished,
+            "unfinished": len(measurements) - finished,
+            "refresh": finished < len(measurements),
+        },
     )
 
 
