@@ -167,7 +167,8 @@ def nifti_bytes(stack: StackMask) -> bytes:
     image.header.set_xyzt_units(xyz="mm")
     image.header["descrip"] = b"voxels counted by the measurement"
     buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as stream:
+    # Level 1: a mask of runs of 0 and 1 compresses nearly as well as at 6, in a third of the time.
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=0) as stream:
         image.to_stream(stream)
     return buffer.getvalue()
 
