@@ -12,7 +12,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from volumes.imaging.export import LPS_TO_RAS, counted_table, nifti_bytes, seg_bytes, stack_mask
+from volumes.imaging.export import LPS_TO_RAS, ExportError, counted_table, nifti_bytes, seg_bytes, stack_mask
 from volumes.imaging.geometry import split_into_volumes
 from volumes.imaging.measure import ThresholdRequest, histogram_volume, measure_histogram
 from volumes.imaging.reader import read_images
@@ -146,3 +146,15 @@ def test_each_stored_value_is_counted_as_its_modality_value_was(dtype):
     counted = counted_table(stored, 2.0, -1000.0, values, above)
     assert counted.tolist() == [[False, True], [False, True]]
     assert counted_table(stored + 1, 2.0, -1000.0, values, above) is None  # -998 was never measured
+
+
+def test_an_image_that_does_not_say_where_it_lies_gives_no_mask_file_and_says_why(tmp_path):
+    ds = pydicom.dcmread(SEED_FILE)
+    del ds.ImagePositionPatient
+    ds.save_as(tmp_path / "no-position.dcm")
+    read = read_images(collect_paths([tmp_path / "no-position.dcm"]), histograms=True)
+    (volume,) = split_into_volumes(read.images)
+    histogram = histogram_volume(volume)
+    _, above = measure_histogram(histogram, ThresholdRequest(value=0.5))
+    with pytest.raises(ExportError, match=r"the images do not say where they lie \(no Image Position or Orientation \(Patient\)\)"):
+        stack_mask(volume, histogram, above)

@@ -223,7 +223,7 @@ def seg_dataset(stack: StackMask, *, label: str, description: str, series_number
                 series_description=description[:64],
                 omit_empty_frames=False,
             )
-    except (ValueError, TypeError, AttributeError) as error:
+    except (ValueError, TypeError, AttributeError, KeyError) as error:  # highdicom's checks of the sources
         raise ExportError(f"the source images cannot be referenced by a DICOM SEG: {error}") from None
 
 
