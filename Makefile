@@ -33,7 +33,11 @@ run: migrate
 worker: migrate
 	$(PY) manage.py db_worker --no-reload
 
-test: $(VENV)/.installed-test
+# axe-core (the accessibility check) from the npm registry, as package-lock.json pins it.
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+test: $(VENV)/.installed-test node_modules/axe-core/axe.min.js
 	$(PY) -m pytest
 
 bench: install

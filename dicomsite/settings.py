@@ -159,6 +159,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    # highdicom narrates every module it copies into a DICOM SEG at INFO
+    "loggers": {"highdicom": {"level": "WARNING"}},
 }
 
 # --- security ---

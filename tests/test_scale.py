@@ -12,7 +12,8 @@ from django.urls import reverse
 
 from volumes.models import Measurement, Series, Study, Upload
 from volumes.api import MeasurementPagination
-from volumes.views import HISTORY_PAGE_SIZE, SIBLINGS_SHOWN
+from volumes.history_views import HISTORY_PAGE_SIZE
+from volumes.views import SIBLINGS_SHOWN
 
 pytestmark = pytest.mark.django_db
 

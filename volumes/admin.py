@@ -8,7 +8,12 @@ from django.utils.html import format_html
 
 from . import services
 from .models import ApiToken, Instance, Measurement, Series, Study, Upload
+from .templatetags import figures
 from .views import measurement_picture
+
+# The app's lists are wide (picture, series, figures): the sidebar of every model would push them
+# into a horizontal scroll at 1400 px; the admin index lists the models instead.
+admin.site.enable_nav_sidebar = False
 
 
 class SeriesInline(admin.TabularInline):
@@ -74,9 +79,7 @@ class UploadAdmin(admin.ModelAdmin):
 
 @admin.register(Measurement)
 class MeasurementAdmin(admin.ModelAdmin):
-    list_display = (
-        "id", "thumbnail_small", "series", "owner", "state", "mode", "threshold", "volume_mm3", "voxels_above", "created_at",
-    )
+    list_display = ("id", "thumbnail_small", "series", "owner", "state", "threshold_text", "volume_text", "measured_at")
     list_display_links = ("id", "thumbnail_small")
     list_filter = ("state", "mode", "series__modality", "created_at")
     search_fields = (
@@ -112,6 +115,29 @@ class MeasurementAdmin(admin.ModelAdmin):
     @admin.display(description="owner", ordering="series__study__owner__username")
     def owner(self, measurement: Measurement):
         return measurement.series.study.owner
+
+    @admin.display(description="measured", ordering="created_at")
+    def measured_at(self, measurement: Measurement) -> str:
+        return format_html('<span style="white-space: nowrap">{}</span>', f"{measurement.created_at:%Y-%m-%d %H:%M}")
+
+    @admin.display(description="threshold", ordering="threshold")
+    def threshold_text(self, measurement: Measurement) -> str:
+        threshold_modality = measurement.result_dict().get("threshold_modality")
+        if threshold_modality is None:
+            return measurement.mode
+        text = f"> {threshold_modality:,.1f}"
+        if measurement.mode == "normalized":
+            return f"{text} ({measurement.threshold_requested:g} normalised)"
+        return text if measurement.mode == "modality" else f"{text} ({measurement.mode})"
+
+    @admin.display(description="volume", ordering="volume_mm3")
+    def volume_text(self, measurement: Measurement) -> str:
+        if measurement.volume_mm3 is None:
+            return "—" if measurement.state != Measurement.State.DONE else "no volume"
+        return format_html(
+            '<span style="white-space: nowrap">{} mm³</span><br><small>{} voxels</small>',
+            figures.mm3(measurement.volume_mm3), f"{measurement.voxels_above:,}",
+        )
 
     @admin.display(description="picture")
     def thumbnail_small(self, measurement: Measurement) -> str:

@@ -137,9 +137,11 @@ def private_file_view(content_type: str):
         def measurement_slice(request, pk: int, index: int): ...
     """
 
+    body_type = OpenApiTypes.OBJECT if content_type == "application/json" else OpenApiTypes.BINARY
+
     def decorate(view):
         schema = extend_schema(
-            responses={(200, content_type): OpenApiTypes.BINARY, **errors(401, 404, 429)},
+            responses={(200, content_type): body_type, **errors(401, 404, 429)},
             description=view.__doc__,
         )
         def get(self, request, **kwargs):

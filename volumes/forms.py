@@ -3,6 +3,7 @@ from django import forms
 from django.conf import settings
 
 from .imaging.measure import MODES, InvalidThreshold, ThresholdRequest
+from .services.history import HistoryQuery
 
 MODE_LABELS = {
     "normalized": "Normalised: 0 to 1 over the series (the challenge's definition)",
@@ -69,3 +70,33 @@ class UploadForm(ThresholdForm):
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the token is for, e.g. the script or machine that uses it.")
+
+
+class HistoryForm(forms.Form):
+    """The history's search and sort (GET): every field optional, a wrong one is ignored with its message."""
+
+    q = forms.CharField(
+        required=False, label="Search",
+        help_text="Words in the series or study description, a modality, or the start of a UID.",
+    )
+    modality = forms.CharField(required=False, label="Modality")
+    study_from = forms.DateField(required=False, label="Study date from", widget=forms.DateInput(attrs={"type": "date"}))
+    study_to = forms.DateField(required=False, label="to", widget=forms.DateInput(attrs={"type": "date"}))
+    sort = forms.ChoiceField(
+        required=False, label="Sort by",
+        choices=[
+            ("newest", "Newest first"), ("oldest", "Oldest first"),
+            ("largest", "Largest volume first"), ("smallest", "Smallest volume first"),
+        ],
+    )
+
+    def query(self) -> HistoryQuery:
+        self.is_valid()  # cleaned_data keeps the fields that are valid
+        data = self.cleaned_data
+        return HistoryQuery(
+            text=data.get("q") or "",
+            modality=(data.get("modality") or "").strip(),
+            study_date_from=data.get("study_from"),
+            study_date_to=data.get("study_to"),
+            sort=data.get("sort") or "newest",
+        )

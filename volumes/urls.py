@@ -1,14 +1,20 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import api, views
+from . import api, download_views, history_views, views
 
 app_name = "volumes"
 
 urlpatterns = [
     path("", views.upload_create, name="upload"),
     path("uploads/<int:pk>/", views.upload_detail, name="upload-detail"),
-    path("measurements/", views.measurement_list, name="measurement-list"),
+    path("measurements/", history_views.measurement_list, name="measurement-list"),
+    path("measurements.csv", history_views.measurement_list_csv, name="measurement-list-csv"),
+    path("measurements/<int:pk>/delete/", history_views.measurement_delete, name="measurement-delete"),
+    path("uploads/<int:pk>/delete/", history_views.upload_delete, name="upload-delete"),
+    path("measurements/<int:pk>/measurement.json", download_views.measurement_json, name="measurement-json"),
+    path("measurements/<int:pk>/mask-seg.dcm", download_views.measurement_seg, name="measurement-seg"),
+    path("measurements/<int:pk>/mask.nii.gz", download_views.measurement_nifti, name="measurement-nifti"),
     path("measurements/<int:pk>/", views.measurement_detail, name="measurement-detail"),
     path("measurements/<int:pk>/remeasure/", views.measurement_remeasure, name="measurement-remeasure"),
     path("measurements/<int:pk>/preview.png", views.measurement_preview, name="measurement-preview"),

@@ -7,7 +7,6 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import SuspiciousOperation
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -20,7 +19,6 @@ from .time_series import time_series_chart
 
 logger = logging.getLogger(__name__)
 
-HISTORY_PAGE_SIZE = 25
 SIBLINGS_SHOWN = 20
 
 
@@ -59,21 +57,19 @@ def upload_create(request):
 @require_GET
 def upload_detail(request, pk: int):
     upload = get_object_or_404(Upload, pk=pk, owner=request.user)
-    measurements = upload.measurements.with_series().order_by("id")
-    unfinished = any(not m.is_finished for m in measurements)
+    measurements = list(upload.measurements.with_series().order_by("id"))
+    finished = sum(m.is_finished for m in measurements)
     return render(
         request,
         "volumes/upload_detail.html",
-        {"upload": upload, "measurements": measurements, "refresh": unfinished},
+        {
+            "upload": upload,
+            "measurements": measurements,
+            "finished": finished,
+            "unfinished": len(measurements) - finished,
+            "refresh": finished < len(measurements),
+        },
     )
-
-
-@login_required
-@require_GET
-def measurement_list(request):
-    measurements = Measurement.objects.for_user(request.user).with_series()
-    page = Paginator(measurements, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "volumes/measurement_list.html", {"page": page})
 
 
 @login_required
@@ -81,6 +77,11 @@ def measurement_list(request):
 def measurement_detail(request, pk: int):
     measurement = get_object_or_404(Measurement.objects.for_user(request.user).with_series(), pk=pk)
     form = ThresholdForm(initial={"mode": measurement.mode, "threshold": threshold_text(measurement)})
+    threshold_modality = measurement.result_dict().get("threshold_modality")
+    if measurement.threshold_requested is None and threshold_modality is not None:
+        unit = "HU" if measurement.series.modality == "CT" else "modality units"
+        chosen = f"{measurement.mode.capitalize()} chose {threshold_modality:.1f} {unit}"
+        form.fields["threshold"].widget.attrs.update({"data-chosen": chosen, "data-chosen-mode": measurement.mode})
     return render_measurement(request, measurement, form)
 
 

@@ -12,9 +12,21 @@
     var value = form.querySelector("input[name=threshold]");
     var hint = value && document.getElementById(value.id + "_helptext");
     if (!mode || !value || !hint) { return; }
+    // An automatic mode empties the greyed box (its value would not be used) and says what it chose,
+    // when known; going back to a typed mode restores what was typed.
+    var typedValue = value.value;
+    var chosen = value.getAttribute("data-chosen");
+    var chosenMode = value.getAttribute("data-chosen-mode");
     function update() {
       var typed = Object.prototype.hasOwnProperty.call(TYPED_HINTS, mode.value);
+      if (typed && value.disabled) {
+        value.value = typedValue;
+      } else if (!typed && !value.disabled) {
+        typedValue = value.value;
+        value.value = "";
+      }
       value.disabled = !typed;
+      value.placeholder = typed ? "" : (mode.value === chosenMode ? chosen : "chosen from the histogram");
       hint.textContent = typed ? TYPED_HINTS[mode.value] : AUTOMATIC_HINT;
     }
     mode.addEventListener("change", update);

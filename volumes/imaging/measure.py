@@ -458,6 +458,9 @@ def measure_histogram(histogram: VolumeHistogram, request: ThresholdRequest) -> 
         above = values > threshold_modality
         threshold = (threshold_modality - low) / span if span > 0 else None
 
+    if request.mode == MODALITY and span > 0:
+        warnings.extend(out_of_range_warnings(threshold_modality, low, high, histogram.modality))
+
     weighted = histogram.frame_counts * above[histogram.frame_value_index]
     running = np.concatenate([[0], np.cumsum(weighted)])
     per_slice = running[histogram.frame_starts[1:]] - running[histogram.frame_starts[:-1]]
@@ -524,6 +527,22 @@ def value_counts_of(histogram: VolumeHistogram, entries: slice) -> np.ndarray:
         histogram.frame_value_index[entries], weights=histogram.frame_counts[entries], minlength=len(histogram.values)
     )
     return np.rint(counts).astype(np.int64)
+
+
+def out_of_range_warnings(threshold_modality: float, low: float, high: float, modality: str) -> list[str]:
+    """Say so when a threshold in modality units lies outside the series' values: nothing, or everything, counts."""
+    unit = " HU" if modality == "CT" else ""
+    if threshold_modality >= high:
+        return [
+            f"the threshold {threshold_modality:g}{unit} is at or above the series' highest value ({high:g}{unit}): "
+            "no voxel can lie above it"
+        ]
+    if threshold_modality < low:
+        return [
+            f"the threshold {threshold_modality:g}{unit} is below the series' lowest value ({low:g}{unit}): "
+            "every voxel lies above it"
+        ]
+    return []
 
 
 def slab_summary(widths: np.ndarray | None) -> dict | None:

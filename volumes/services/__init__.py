@@ -2,6 +2,20 @@
 
 Views, the API, the task, admin and the `measure` command call these functions and nothing deeper.
 """
+from .exporting import ExportError, measurement_mask, measurement_nifti, measurement_seg
+from .history import (
+    SORTS,
+    Deletion,
+    HistoryQuery,
+    measurement_delete,
+    measurement_deletion,
+    measurement_document,
+    measurements_search,
+    measurements_write_csv,
+    modalities_of,
+    upload_delete,
+    upload_deletion,
+)
 from .measuring import (
     INTERNAL_ERROR_MESSAGE,
     measurement_enqueue,
@@ -15,6 +29,9 @@ from .tokens import token_authenticate, token_create, token_revoke
 from .uploads import UploadRejected, file_sha256, upload_ingest
 
 __all__ = [
+    "ExportError", "measurement_mask", "measurement_nifti", "measurement_seg",
+    "SORTS", "Deletion", "HistoryQuery", "measurement_delete", "measurement_deletion", "measurement_document",
+    "measurements_search", "measurements_write_csv", "modalities_of", "upload_delete", "upload_deletion",
     "INTERNAL_ERROR_MESSAGE", "PathsReport", "Scan", "UploadRejected", "decode_processes", "file_sha256",
     "measurement_enqueue", "measurement_remeasure", "measurement_rerun", "measurement_run", "paths_measure",
     "series_histogram", "sources_scan", "token_authenticate", "token_create", "token_revoke", "upload_ingest",

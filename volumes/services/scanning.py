@@ -10,6 +10,7 @@ from pathlib import Path
 from django.conf import settings
 
 from ..imaging.archives import unpack_sources
+from ..imaging.export import ExportError, MaskFiles, stack_mask, write_mask_files
 from ..imaging.geometry import VolumeImages, split_into_volumes
 from ..imaging.images import DicomImage
 from ..imaging.measure import (
@@ -38,12 +39,16 @@ class PathsReport:
 
     series: list[SeriesMeasurement]
     skipped: list[Skipped]
+    exports: list[dict] | None = None  # with mask files asked for: per volume, the files written or why none
 
     def as_dict(self) -> dict:
-        return {
+        report = {
             "series": [result.as_dict() for result in self.series],
             "skipped": [skipped.as_dict() for skipped in self.skipped],
         }
+        if self.exports is not None:
+            report["exports"] = self.exports
+        return report
 
 
 def decode_processes() -> int:
@@ -75,21 +80,37 @@ def sources_scan(
     return Scan(volumes=split_into_volumes(images), skipped=skipped, files=len(files))
 
 
-def paths_measure(*, paths: list[Path], request: ThresholdRequest) -> PathsReport:
-    """Measure files, folders and zip archives on disk, without the database."""
+def paths_measure(*, paths: list[Path], request: ThresholdRequest, masks: MaskFiles | None = None) -> PathsReport:
+    """Measure files, folders and zip archives on disk, without the database; with `masks`, write each
+    volume's mask there (numbered when there are several volumes)."""
     missing = [Skipped(str(path), "no such file or folder") for path in paths if not path.exists()]
     with tempfile.TemporaryDirectory(prefix="measure-") as workdir:
         sources = collect_paths([p for p in paths if p.exists()])
         scan = sources_scan(sources=sources, workdir=Path(workdir), processes=decode_processes(), histograms=True)
         results = []
         skipped = [*missing, *scan.skipped]
-        for volume in scan.volumes:
+        exports = [] if masks else None
+        for number, volume in enumerate(scan.volumes, start=1):
             try:
                 histogram = histogram_volume(volume, processes=decode_processes())
             except MeasurementError as error:
                 skipped.extend(Skipped(image.name, str(error)) for image in volume.images)
                 continue
-            results.append(measure_histogram(histogram, request)[0])
-    return PathsReport(series=results, skipped=skipped)
+            result, above = measure_histogram(histogram, request)
+            results.append(result)
+            if masks:
+                files = masks.numbered(number if len(scan.volumes) > 1 else None)
+                exports.append(volume_export(volume, histogram, above, result, files))
+    return PathsReport(series=results, skipped=skipped, exports=exports)
+
+
+def volume_export(volume: VolumeImages, histogram, above, result: SeriesMeasurement, files: MaskFiles) -> dict:
+    """Write one volume's mask files; what was written, or why nothing was."""
+    entry = {"series_instance_uid": result.series_instance_uid, "description": result.description, "files": []}
+    try:
+        written = write_mask_files(stack_mask(volume, histogram, above), files, result)
+    except ExportError as error:
+        return {**entry, "error": str(error)}
+    return {**entry, "files": [str(path) for path in written], "error": None}
 
 

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from volumes import services
+from volumes.imaging.export import MaskFiles
 from volumes.imaging.measure import (
     AUTOMATIC_MODES,
     MODES,
@@ -41,6 +42,14 @@ class Command(BaseCommand):
             help="how the threshold is given (normalized, modality) or chosen on the series histogram",
         )
         parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+        parser.add_argument(
+            "--seg", type=Path, metavar="FILE",
+            help="write the counted voxels as a DICOM SEG referencing the source images (FILE-1, FILE-2… with several volumes)",
+        )
+        parser.add_argument(
+            "--nifti", type=Path, metavar="FILE",
+            help="write the counted voxels as NIfTI, e.g. mask.nii.gz (numbered likewise with several volumes)",
+        )
 
     def handle(self, *args, **options):
         if options["mode"] in AUTOMATIC_MODES and options["threshold"] is not None:
@@ -49,8 +58,11 @@ class Command(BaseCommand):
             request = ThresholdRequest.parse(options["mode"], options["threshold"], default=settings.VOLUMES_THRESHOLD)
         except InvalidThreshold as error:
             raise CommandError(str(error)) from None
+        masks = None
+        if options["seg"] or options["nifti"]:
+            masks = MaskFiles(seg=options["seg"], nifti=options["nifti"])
         with quiet_pydicom():
-            report = services.paths_measure(paths=options["paths"], request=request)
+            report = services.paths_measure(paths=options["paths"], request=request, masks=masks)
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
         else:
@@ -81,6 +93,11 @@ class Command(BaseCommand):
                 self.write_time_points(result.time_points)
             for warning in result.warnings:
                 self.stdout.write(self.style.WARNING(f"  warning: {warning}"))
+        for export in report.exports or []:
+            if export["error"]:
+                self.stdout.write(self.style.ERROR(f"mask of {export['description']} not written: {export['error']}"))
+            for path in export["files"]:
+                self.stdout.write(f"mask of {export['description']} written to {path}")
         for skipped in report.skipped:
             self.stdout.write(self.style.NOTICE(f"skipped {skipped.name}: {skipped.reason}"))
         self.stdout.write(f"{len(report.series)} volume(s) measured, {len(report.skipped)} file(s) skipped")

@@ -1,0 +1,104 @@
+"""How the figures read: precision, the threshold an automatic mode chose, reasons in plain sight, admin's list."""
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from volumes.models import Measurement, Upload
+from volumes.templatetags.figures import ml, mm3, modality_value
+
+from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOXELS
+
+PHANTOM_SLICES = sorted(p for p in PHANTOM_DIR.iterdir() if p.name.startswith("I"))[:3]
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def measured(client, django_capture_on_commit_callbacks):
+    """The seed slice measured at 0.5 by a signed-in user: (client, measurement)."""
+    client.force_login(get_user_model().objects.create_user("ada", password="a-long-secret-1"))
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("volumes:upload"), {"files": [SimpleUploadedFile("1-101.dcm", SEED_FILE.read_bytes())]})
+    return client, Measurement.objects.get()
+
+
+@pytest.mark.parametrize(
+    "volume_mm3, as_mm3, as_ml",
+    [
+        (143_280.029296875, "143,280", "143.280"),
+        (1_000.4, "1,000", "1.000"),
+        (999.7, "1,000", "1.000"),
+        (12.3456, "12.3", "0.0123"),
+        (0.0, "0", "0"),
+    ],
+)
+def test_volumes_are_given_to_three_decimals_of_a_millilitre(volume_mm3, as_mm3, as_ml):
+    assert (mm3(volume_mm3), ml(volume_mm3)) == (as_mm3, as_ml)
+
+
+@pytest.mark.parametrize("value, text", [(57.633, "57.6"), (-26.0, "-26"), (1033.04, "1,033.0"), (None, "")])
+def test_modality_values_are_given_to_one_decimal(value, text):
+    assert modality_value(value) == text
+
+
+def test_the_result_page_gives_sensible_precision(measured):
+    client, measurement = measured
+    page = client.get(measurement.get_absolute_url()).content.decode()
+    assert "143,280 mm³" in page and "143.280 mL" in page and "143,280.029" not in page
+    mean = measurement.result["stats"]["mean"]
+    assert f"<dd>{mean:,.1f}</dd>" in page
+
+
+def test_an_automatic_mode_shows_the_threshold_it_chose_not_a_stale_value(measured):
+    client, measurement = measured
+    client.post(reverse("volumes:measurement-remeasure", args=[measurement.pk]), {"mode": "otsu", "threshold": "0.5"})
+    otsu = Measurement.objects.get(mode="otsu")
+    page = client.get(otsu.get_absolute_url()).content.decode()
+    field = re.search(r'<input[^>]*name="threshold"[^>]*>', page).group(0)
+    assert f'data-chosen="Otsu chose {otsu.result["threshold_modality"]:.1f} HU"' in field
+    assert 'data-chosen-mode="otsu"' in field
+    assert 'value="0.5"' not in field
+
+
+def test_a_reason_for_no_volume_is_in_plain_sight(measured):
+    client, measurement = measured
+    forget_volume(measurement, "no spacing: test")
+    page = client.get(measurement.get_absolute_url()).content.decode()
+    assert '<span class="error">no spacing: test</span>' in page
+    assert 'title="no spacing: test"' not in page
+
+
+def test_admin_lists_formatted_figures(measured):
+    client, measurement = measured
+    client.force_login(get_user_model().objects.create_superuser("root", password="another-secret-2"))
+    listing = client.get(reverse("admin:volumes_measurement_changelist")).content.decode()
+    assert "143,280 mm³" in listing and f"{SEED_VOXELS:,} voxels" in listing
+    assert "&gt; -26.0 (0.5 normalised)" in listing
+    assert "143280.029296875" not in listing
+    by_volume = client.get(reverse("admin:volumes_measurement_changelist"), {"o": "7"})
+    assert by_volume.status_code == 200
+
+
+def test_the_upload_page_counts_what_is_measured_and_what_is_not_yet(client, django_capture_on_commit_callbacks):
+    client.force_login(get_user_model().objects.create_user("ada", password="a-long-secret-1"))
+    files = [SimpleUploadedFile(p.name, p.read_bytes()) for p in (SEED_FILE, *PHANTOM_SLICES)]
+    client.post(reverse("volumes:upload"), {"files": files})  # no on-commit callbacks: nothing measured yet
+    upload = Upload.objects.get()
+    page = client.get(upload.get_absolute_url()).content.decode()
+    assert "2 volumes (0 measured, 2 to measure)" in page
+    Measurement.objects.filter(pk=upload.measurements.first().pk).update(state=Measurement.State.DONE)
+    assert "2 volumes (1 measured, 1 to measure)" in client.get(upload.get_absolute_url()).content.decode()
+    Measurement.objects.update(state=Measurement.State.DONE)
+    page = client.get(upload.get_absolute_url()).content.decode()
+    assert "2 volumes measured" in page and "to measure" not in page and 'http-equiv="refresh"' not in page
+
+
+def forget_volume(measurement: Measurement, reason: str) -> None:
+    """Make a stored measurement one without a volume, for `reason` (as a series without depth gives)."""
+    measurement.refresh_from_db()
+    measurement.volume_mm3 = None
+    measurement.result = {**measurement.result, "volume_mm3": None, "volume_ml": None, "volume_unavailable_reason": reason}
+    measurement.save(update_fields=["volume_mm3", "result"])
