@@ -2,6 +2,7 @@
 repeats of one contrast over time as one measurement with a volume per time point."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -353,3 +354,31 @@ def test_a_time_point_missing_a_slice_is_measured_and_said(tmp_path):
     assert result.warnings == (
         "the time points hold from 3 to 4 slices (fewer in time point 2): their volumes cover different lengths",
     )
+
+
+def test_stored_histograms_carry_every_time_point_and_older_ones_load_as_one(tmp_path):
+    import io
+
+    from volumes.imaging.geometry import split_into_volumes
+    from volumes.imaging.measure import ThresholdRequest, VolumeHistogram, histogram_volume, measure_histogram
+
+    write_volumes(tmp_path, [(2, {"TemporalPositionIdentifier": 1}), (4, {"TemporalPositionIdentifier": 2})])
+    [volume] = split_into_volumes(read_images(collect_paths([tmp_path]), histograms=True).images)
+    stored = histogram_volume(volume).to_bytes()
+    loaded = VolumeHistogram.load(io.BytesIO(stored))
+    assert loaded.time_point_starts.tolist() == [0, 4, 8]
+    assert loaded.time_points == ({"index": 1, "temporal_position": 1}, {"index": 2, "temporal_position": 2})
+    above_zero = ThresholdRequest("modality", 0.0)
+    assert [p["voxels_above"] for p in measure_histogram(loaded, above_zero)[0].time_points] == [voxels(2), voxels(4)]
+
+    # A histogram stored before time points existed: no time_point_starts, no time_points.
+    with np.load(io.BytesIO(stored)) as data:
+        arrays = {name: data[name] for name in data.files if name != "time_point_starts"}
+    meta = json.loads(str(arrays.pop("meta")))
+    del meta["time_points"], meta["volume_label"]
+    older = io.BytesIO()
+    np.savez(older, meta=np.array(json.dumps(meta)), **arrays)
+    older.seek(0)
+    old = VolumeHistogram.load(older)
+    assert old.time_point_starts.tolist() == [0, 8] and old.time_points == ({"index": 1},)
+    assert measure_histogram(old, above_zero)[0].voxels_above == voxels(2) + voxels(4)
