@@ -144,7 +144,11 @@ def test_an_enhanced_file_with_echo_and_temporal_dimensions_in_shuffled_frame_or
 
 
 def test_an_enhanced_file_with_magnitude_and_field_map_frames_gives_each_its_volume(tmp_path):
-    volumes = [(2, {"complex": "MAGNITUDE"}), (5, {"complex": "FIELD_MAP"})]
+    # The field map is stored as real values; Frame Type's fourth value names it.
+    volumes = [
+        (2, {"frame_type": ("ORIGINAL", "PRIMARY", "T2_STAR", "NONE"), "complex": "MAGNITUDE"}),
+        (5, {"frame_type": ("DERIVED", "PRIMARY", "T2_STAR", "FIELD_MAP"), "complex": "REAL"}),
+    ]
     write_enhanced_mr(tmp_path / "fieldmap.dcm", volumes, dimensions=(("InStackPositionNumber", "FrameContentSequence"),))
     by_label = entries(measure(tmp_path, "modality", 0.0))
     assert sorted(by_label) == ["field map", "magnitude"]
@@ -382,3 +386,21 @@ def test_stored_histograms_carry_every_time_point_and_older_ones_load_as_one(tmp
     old = VolumeHistogram.load(older)
     assert old.time_point_starts.tolist() == [0, 8] and old.time_points == ({"index": 1},)
     assert measure_histogram(old, above_zero)[0].voxels_above == voxels(2) + voxels(4)
+
+
+def test_an_enhanced_cine_gives_each_phase_its_volume_and_trigger_delay(tmp_path):
+    volumes = [
+        (6, {"cardiac_ms": 400.0, "index": (3,)}),
+        (3, {"cardiac_ms": 0.0, "index": (1,)}),
+        (5, {"cardiac_ms": 200.0, "index": (2,)}),
+    ]
+    dimensions = (
+        ("InStackPositionNumber", "FrameContentSequence"),
+        ("NominalCardiacTriggerDelayTime", "CardiacSynchronizationSequence"),
+    )
+    write_enhanced_mr(tmp_path / "cine.dcm", volumes, dimensions=dimensions)
+    points = measure(tmp_path, "modality", 0.0).only.as_dict()["time_points"]
+    assert [(p["index"], p["trigger_time_ms"], p["voxels_above"]) for p in points] == [
+        (1, 0.0, voxels(3)), (2, 200.0, voxels(5)), (3, 400.0, voxels(6))
+    ]
+    assert [p["volume_mm3"] for p in points] == pytest.approx([volume_mm3(3), volume_mm3(5), volume_mm3(6)])

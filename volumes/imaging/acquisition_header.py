@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 
-from .acquisitions import IMAGE_TYPE_NAMES, Acquisition
+from .acquisitions import COMPONENT_NAMES, IMAGE_TYPE_NAMES, Acquisition
 from .values import first_item, optional_float, optional_int, read_floats, read_strings
 
 SPATIAL_DIMENSIONS = frozenset(
@@ -28,9 +28,11 @@ READ_DIMENSIONS = frozenset(
 
 def image_kind(values: list[str]) -> tuple[str, ...]:
     """What Image Type (from its third value on) or Complex Image Component says the image shows:
-    magnitude, phase, real, imaginary, field map, ADC… (empty when it names none of them)."""
+    magnitude, phase, real, imaginary, or a map (field map, ADC…), which wins over the component it is
+    stored as (empty when it names none of them)."""
     names = [IMAGE_TYPE_NAMES[value.strip().upper()] for value in values if value.strip().upper() in IMAGE_TYPE_NAMES]
-    return tuple(dict.fromkeys(names))
+    maps = [name for name in names if name not in COMPONENT_NAMES]
+    return tuple(dict.fromkeys(maps or names))
 
 
 def read_acquisition(ds) -> Acquisition:

@@ -29,11 +29,14 @@ ECHO_TIME_DECIMALS = 3
 IMAGE_TYPE_NAMES = {  # the values Siemens, GE, Philips and the enhanced objects write
     "M": "magnitude", "MAGNITUDE": "magnitude", "P": "phase", "PHASE": "phase", "R": "real", "REAL": "real",
     "I": "imaginary", "IMAGINARY": "imaginary", "FIELD_MAP": "field map", "B0_MAP": "field map",
-    "FM": "field map", "ADC": "ADC", "TRACEW": "trace-weighted", "FA": "FA", "T1_MAP": "T1 map",
+    "FM": "field map", "B0": "field map", "ADC": "ADC", "TRACEW": "trace-weighted", "FA": "FA", "T1_MAP": "T1 map",
     "T2_MAP": "T2 map", "T2_STAR_MAP": "T2* map", "PROTON_DENSITY_MAP": "proton density map",
 }
 """Image Type (or Frame Type, Complex Image Component) values that name what an image shows. Only these
 split a series: other values (ORIGINAL, PRIMARY, AXIAL, NORM, a vendor's own) say how it was made."""
+
+COMPONENT_NAMES = frozenset(("magnitude", "phase", "real", "imaginary"))
+"""Names of a complex image's component: a map (field map, ADC…) is named as the map, not by them."""
 
 ASL_NAMES = {"LABEL": "label", "CONTROL": "control", "M_ZERO_SCAN": "M0"}
 
