@@ -38,6 +38,9 @@ split a series: other values (ORIGINAL, PRIMARY, AXIAL, NORM, a vendor's own) sa
 COMPONENT_NAMES = frozenset(("magnitude", "phase", "real", "imaginary"))
 """Names of a complex image's component: a map (field map, ADC…) is named as the map, not by them."""
 
+MAX_LABEL = 190
+"""Longest label (a file indexing many dimensions): room for a number when two read the same."""
+
 ASL_NAMES = {"LABEL": "label", "CONTROL": "control", "M_ZERO_SCAN": "M0"}
 
 
@@ -158,7 +161,8 @@ def contrast_labels(keys: list[tuple], by_key: dict[tuple, list[FrameItem]]) -> 
             parts.append(ASL_NAMES.get(acquisition.asl_context, acquisition.asl_context.lower() or "no ASL context"))
         if varies["dimensions"]:
             parts.extend(f"{name} {value}" for name, value in acquisition.dimensions)
-        labels[key] = ", ".join(part for part in parts if part) or "contrast"
+        label = ", ".join(part for part in parts if part) or "contrast"
+        labels[key] = label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 6] + "…"
     return deduplicated(labels, keys)
 
 
