@@ -404,3 +404,32 @@ def test_an_enhanced_cine_gives_each_phase_its_volume_and_trigger_delay(tmp_path
         (1, 0.0, voxels(3)), (2, 200.0, voxels(5)), (3, 400.0, voxels(6))
     ]
     assert [p["volume_mm3"] for p in points] == pytest.approx([volume_mm3(3), volume_mm3(5), volume_mm3(6)])
+
+
+@pytest.mark.parametrize(
+    "values, reported",
+    [
+        # Dynamic PET: Frame Reference Time, the same for every slice of a frame.
+        ({0: {"FrameReferenceTime": "60000"}, 1: {"FrameReferenceTime": "0"}, 2: {"FrameReferenceTime": "30000"}},
+         ("frame_reference_time_ms", [0.0, 30000.0, 60000.0])),
+        # Nothing but each slice's Acquisition Time: ranked per position.
+        ({0: {"AcquisitionTime": "101500.5"}, 1: {"AcquisitionTime": "101000"}, 2: {"AcquisitionTime": "101230.25"}},
+         None),
+    ],
+    ids=["frame-reference-time", "acquisition-time"],
+)
+def test_time_points_from_frame_reference_time_or_acquisition_time(tmp_path, values, reported):
+    # Written in the order 6, 2, 4 with times saying 2, 4, 6.
+    write_volumes(tmp_path, [(6, values[0]), (2, values[1]), (4, values[2])])
+    if "AcquisitionTime" in values[0]:
+        for path in tmp_path.iterdir():  # each slice 1.5 s after the one before it
+            ds = pydicom.dcmread(path)
+            base = ds.AcquisitionTime
+            offset = round((float(ds.ImagePositionPatient[2]) - 100.0) / 2.5) * 1.5
+            ds.AcquisitionTime = f"{base[:4]}{float(base[4:]) + offset:09.6f}"
+            ds.save_as(path)
+    points = measure(tmp_path, "modality", 0.0).only.as_dict()["time_points"]
+    assert [p["voxels_above"] for p in points] == [voxels(2), voxels(4), voxels(6)]
+    if reported:
+        key, expected = reported
+        assert [p[key] for p in points] == expected

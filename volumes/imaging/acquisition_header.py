@@ -47,7 +47,22 @@ def read_acquisition(ds) -> Acquisition:
         temporal_position=optional_int(ds, "TemporalPositionIdentifier"),
         acquisition_number=optional_int(ds, "AcquisitionNumber"),
         trigger_time_ms=optional_float(ds, "TriggerTime"),
+        frame_reference_time_ms=optional_float(ds, "FrameReferenceTime"),
+        acquisition_time_s=seconds_of_day(ds.get("AcquisitionTime")),
     )
+
+
+def seconds_of_day(value) -> float | None:
+    """A DICOM time (HHMMSS.FFFFFF, or HH:MM:SS in old files) as seconds after midnight; None when not one."""
+    text = str(value or "").strip().replace(":", "")
+    try:
+        whole, _, fraction = text.partition(".")
+        if not whole.isdigit() or len(whole) not in (2, 4, 6):
+            return None
+        hours, minutes, seconds = int(whole[:2]), int(whole[2:4] or 0), int(whole[4:6] or 0)
+        return hours * 3600 + minutes * 60 + seconds + (float(f"0.{fraction}") if fraction else 0.0)
+    except ValueError:
+        return None
 
 
 def dimension_pointers(ds) -> list[tuple[int, str]]:

@@ -64,6 +64,8 @@ class Acquisition:
     temporal_position: int | None = None
     acquisition_number: int | None = None
     trigger_time_ms: float | None = None
+    frame_reference_time_ms: float | None = None  # PET: the start of the frame (dynamic PET)
+    acquisition_time_s: float | None = None  # Acquisition Time, seconds after midnight
 
     def contrast_key(self) -> tuple:
         gradient = None if self.gradient is None else tuple(round(v, GRADIENT_DECIMALS) + 0.0 for v in self.gradient)
@@ -97,12 +99,14 @@ class TimePoint:
     temporal_position: int | None = None
     acquisition_number: int | None = None
     trigger_time_ms: float | None = None
+    frame_reference_time_ms: float | None = None
 
     def as_dict(self) -> dict:
         found = {
             "temporal_position": self.temporal_position,
             "acquisition_number": self.acquisition_number,
             "trigger_time_ms": self.trigger_time_ms,
+            "frame_reference_time_ms": self.frame_reference_time_ms,
         }
         return {"index": self.index, **{key: value for key, value in found.items() if value is not None}}
 
@@ -244,11 +248,14 @@ TIME_KEYS = (
     ("temporal_position", False),
     ("acquisition_number", False),
     ("trigger_time_ms", True),
+    ("frame_reference_time_ms", False),
+    ("acquisition_time_s", True),
 )
 """What tells the repeats of a position apart in time, in order of preference, and whether the time
 point is the value's rank among the frames at one position rather than the value itself. Trigger Time
 is ranked: in a cine acquired slice by slice, the same cardiac phase has a slightly different trigger
-time at each slice (and in an fMRI it gives each slice's timing, which Acquisition Number groups first)."""
+time at each slice (and in an fMRI it gives each slice's timing, which Acquisition Number groups first).
+Acquisition Time, the last resort, is ranked too: each slice of a 2D acquisition has its own."""
 
 
 def split_time_points(items: list[FrameItem]) -> tuple[TimePoint, ...]:
@@ -310,6 +317,7 @@ def time_point(index: int, items: list[FrameItem]) -> TimePoint:
         temporal_position=common("temporal_position"),
         acquisition_number=common("acquisition_number"),
         trigger_time_ms=trigger_time,
+        frame_reference_time_ms=common("frame_reference_time_ms"),
     )
 
 
