@@ -433,3 +433,19 @@ def test_time_points_from_frame_reference_time_or_acquisition_time(tmp_path, val
     if reported:
         key, expected = reported
         assert [p[key] for p in points] == expected
+
+
+def test_a_trace_image_with_a_zero_direction_is_labelled_isotropic_and_not_numbered(tmp_path):
+    write_volumes(
+        tmp_path,
+        [
+            (3, {"DiffusionBValue": 1000, "DiffusionGradientOrientation": [0.0, 0.0, 0.0], "AcquisitionNumber": 1}),
+            (4, {"DiffusionBValue": 1000, "DiffusionGradientOrientation": [1.0, 0.0, 0.0], "AcquisitionNumber": 2}),
+            (5, {"DiffusionBValue": 0, "DiffusionGradientOrientation": [0.0, 0.0, 0.0], "AcquisitionNumber": 3}),
+        ],
+    )
+    by_label = entries(measure(tmp_path, "modality", 0.0))
+    assert sorted(by_label) == ["b=0", "b=1000, direction 1", "b=1000, isotropic"]
+    assert [by_label[label].voxels_above for label in ("b=0", "b=1000, direction 1", "b=1000, isotropic")] == [
+        voxels(5), voxels(4), voxels(3)
+    ]

@@ -214,7 +214,7 @@ def direction_numbers(keys: list[tuple], by_key: dict[tuple, list[FrameItem]]) -
     Number, then Instance Number, then the enhanced dimension index values, then the direction itself."""
     by_b: dict[float | None, list[tuple]] = defaultdict(list)
     for key in keys:
-        if by_key[key][0].acquisition.gradient is not None:
+        if not is_isotropic(by_key[key][0].acquisition.gradient):
             by_b[by_key[key][0].acquisition.b_value].append(key)
 
     def acquired(key: tuple) -> tuple:
@@ -237,9 +237,16 @@ def diffusion_label(acquisition: Acquisition, direction: int | None) -> str:
     if acquisition.b_value is None:
         return "no b-value"
     text = f"b={acquisition.b_value:g}"
-    if acquisition.b_value > 0 and direction is not None:
+    if acquisition.b_value > 0 and acquisition.gradient is not None and is_isotropic(acquisition.gradient):
+        text += ", isotropic"  # Philips' trace image: b > 0 with a zero direction
+    elif acquisition.b_value > 0 and direction is not None:
         text += f", direction {direction}"
     return text
+
+
+def is_isotropic(gradient: tuple[float, float, float] | None) -> bool:
+    """No direction: none given, or the zero vector (a trace image)."""
+    return gradient is None or all(abs(v) < 10**-GRADIENT_DECIMALS for v in gradient)
 
 
 # --- time points ------------------------------------------------------------------------------
