@@ -95,7 +95,8 @@ def write_enhanced_mr(
     """One enhanced MR file holding the given volumes, its frames in shuffled order.
 
     `volumes` are (box size, frame values): the frame values are functional-group values,
-    "echo_time", "b_value", "gradient", "temporal", "asl", "complex" and "index" (the volume's
+    "echo_time", "b_value", "gradient", "asl", "frame_type" with "complex" (Frame Type and Complex Image
+    Component), "cardiac_ms" and "index" (the volume's
     dimension index values but for the spatial one, which is each slice's number). `dimensions`
     are the file's (Dimension Index Pointer keyword, Functional Group Pointer keyword), the spatial
     one (InStackPositionNumber) first. With `duplicate_last`, the last frame is written twice.
@@ -162,9 +163,9 @@ def enhanced_frame_group(spec: SeriesSpec, slice_index: int, values: dict) -> Da
         asl = Dataset()
         asl.ASLContext = values["asl"]
         group.MRArterialSpinLabelingSequence = Sequence([asl])
-    if "complex" in values:
+    if "frame_type" in values:
         frame_type = Dataset()
-        frame_type.FrameType = ["ORIGINAL", "PRIMARY", values["complex"], "NONE"]
+        frame_type.FrameType = list(values["frame_type"])
         frame_type.ComplexImageComponent = values["complex"]
         group.MRImageFrameTypeSequence = Sequence([frame_type])
     if "cardiac_ms" in values:

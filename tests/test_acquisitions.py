@@ -2,6 +2,7 @@
 repeats of one contrast over time as one measurement with a volume per time point."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -143,7 +144,11 @@ def test_an_enhanced_file_with_echo_and_temporal_dimensions_in_shuffled_frame_or
 
 
 def test_an_enhanced_file_with_magnitude_and_field_map_frames_gives_each_its_volume(tmp_path):
-    volumes = [(2, {"complex": "MAGNITUDE"}), (5, {"complex": "FIELD_MAP"})]
+    # The field map is stored as real values; Frame Type's fourth value names it.
+    volumes = [
+        (2, {"frame_type": ("ORIGINAL", "PRIMARY", "T2_STAR", "NONE"), "complex": "MAGNITUDE"}),
+        (5, {"frame_type": ("DERIVED", "PRIMARY", "T2_STAR", "FIELD_MAP"), "complex": "REAL"}),
+    ]
     write_enhanced_mr(tmp_path / "fieldmap.dcm", volumes, dimensions=(("InStackPositionNumber", "FrameContentSequence"),))
     by_label = entries(measure(tmp_path, "modality", 0.0))
     assert sorted(by_label) == ["field map", "magnitude"]
@@ -353,3 +358,94 @@ def test_a_time_point_missing_a_slice_is_measured_and_said(tmp_path):
     assert result.warnings == (
         "the time points hold from 3 to 4 slices (fewer in time point 2): their volumes cover different lengths",
     )
+
+
+def test_stored_histograms_carry_every_time_point_and_older_ones_load_as_one(tmp_path):
+    import io
+
+    from volumes.imaging.geometry import split_into_volumes
+    from volumes.imaging.measure import ThresholdRequest, VolumeHistogram, histogram_volume, measure_histogram
+
+    write_volumes(tmp_path, [(2, {"TemporalPositionIdentifier": 1}), (4, {"TemporalPositionIdentifier": 2})])
+    [volume] = split_into_volumes(read_images(collect_paths([tmp_path]), histograms=True).images)
+    stored = histogram_volume(volume).to_bytes()
+    loaded = VolumeHistogram.load(io.BytesIO(stored))
+    assert loaded.time_point_starts.tolist() == [0, 4, 8]
+    assert loaded.time_points == ({"index": 1, "temporal_position": 1}, {"index": 2, "temporal_position": 2})
+    above_zero = ThresholdRequest("modality", 0.0)
+    assert [p["voxels_above"] for p in measure_histogram(loaded, above_zero)[0].time_points] == [voxels(2), voxels(4)]
+
+    # A histogram stored before time points existed: no time_point_starts, no time_points.
+    with np.load(io.BytesIO(stored)) as data:
+        arrays = {name: data[name] for name in data.files if name != "time_point_starts"}
+    meta = json.loads(str(arrays.pop("meta")))
+    del meta["time_points"], meta["volume_label"]
+    older = io.BytesIO()
+    np.savez(older, meta=np.array(json.dumps(meta)), **arrays)
+    older.seek(0)
+    old = VolumeHistogram.load(older)
+    assert old.time_point_starts.tolist() == [0, 8] and old.time_points == ({"index": 1},)
+    assert measure_histogram(old, above_zero)[0].voxels_above == voxels(2) + voxels(4)
+
+
+def test_an_enhanced_cine_gives_each_phase_its_volume_and_trigger_delay(tmp_path):
+    volumes = [
+        (6, {"cardiac_ms": 400.0, "index": (3,)}),
+        (3, {"cardiac_ms": 0.0, "index": (1,)}),
+        (5, {"cardiac_ms": 200.0, "index": (2,)}),
+    ]
+    dimensions = (
+        ("InStackPositionNumber", "FrameContentSequence"),
+        ("NominalCardiacTriggerDelayTime", "CardiacSynchronizationSequence"),
+    )
+    write_enhanced_mr(tmp_path / "cine.dcm", volumes, dimensions=dimensions)
+    points = measure(tmp_path, "modality", 0.0).only.as_dict()["time_points"]
+    assert [(p["index"], p["trigger_time_ms"], p["voxels_above"]) for p in points] == [
+        (1, 0.0, voxels(3)), (2, 200.0, voxels(5)), (3, 400.0, voxels(6))
+    ]
+    assert [p["volume_mm3"] for p in points] == pytest.approx([volume_mm3(3), volume_mm3(5), volume_mm3(6)])
+
+
+@pytest.mark.parametrize(
+    "values, reported",
+    [
+        # Dynamic PET: Frame Reference Time, the same for every slice of a frame.
+        ({0: {"FrameReferenceTime": "60000"}, 1: {"FrameReferenceTime": "0"}, 2: {"FrameReferenceTime": "30000"}},
+         ("frame_reference_time_ms", [0.0, 30000.0, 60000.0])),
+        # Nothing but each slice's Acquisition Time: ranked per position.
+        ({0: {"AcquisitionTime": "101500.5"}, 1: {"AcquisitionTime": "101000"}, 2: {"AcquisitionTime": "101230.25"}},
+         None),
+    ],
+    ids=["frame-reference-time", "acquisition-time"],
+)
+def test_time_points_from_frame_reference_time_or_acquisition_time(tmp_path, values, reported):
+    # Written in the order 6, 2, 4 with times saying 2, 4, 6.
+    write_volumes(tmp_path, [(6, values[0]), (2, values[1]), (4, values[2])])
+    if "AcquisitionTime" in values[0]:
+        for path in tmp_path.iterdir():  # each slice 1.5 s after the one before it
+            ds = pydicom.dcmread(path)
+            base = ds.AcquisitionTime
+            offset = round((float(ds.ImagePositionPatient[2]) - 100.0) / 2.5) * 1.5
+            ds.AcquisitionTime = f"{base[:4]}{float(base[4:]) + offset:09.6f}"
+            ds.save_as(path)
+    points = measure(tmp_path, "modality", 0.0).only.as_dict()["time_points"]
+    assert [p["voxels_above"] for p in points] == [voxels(2), voxels(4), voxels(6)]
+    if reported:
+        key, expected = reported
+        assert [p[key] for p in points] == expected
+
+
+def test_a_trace_image_with_a_zero_direction_is_labelled_isotropic_and_not_numbered(tmp_path):
+    write_volumes(
+        tmp_path,
+        [
+            (3, {"DiffusionBValue": 1000, "DiffusionGradientOrientation": [0.0, 0.0, 0.0], "AcquisitionNumber": 1}),
+            (4, {"DiffusionBValue": 1000, "DiffusionGradientOrientation": [1.0, 0.0, 0.0], "AcquisitionNumber": 2}),
+            (5, {"DiffusionBValue": 0, "DiffusionGradientOrientation": [0.0, 0.0, 0.0], "AcquisitionNumber": 3}),
+        ],
+    )
+    by_label = entries(measure(tmp_path, "modality", 0.0))
+    assert sorted(by_label) == ["b=0", "b=1000, direction 1", "b=1000, isotropic"]
+    assert [by_label[label].voxels_above for label in ("b=0", "b=1000, direction 1", "b=1000, isotropic")] == [
+        voxels(5), voxels(4), voxels(3)
+    ]

@@ -96,7 +96,7 @@ def test_the_result_page_shows_the_time_points_the_plot_and_the_largest_and_smal
     client.force_login(user)
     html = client.get(measurement.get_absolute_url()).content.decode()
     assert "Volume over time: 3 time points" in html
-    assert "Time point 1 of 3" in html
+    assert "Time point 1 of 3, the first acquired (0 ms after the trigger)" in html
     assert html.count("<circle") == 3
     assert "<polyline" in html
     largest, smallest = f"{volume_mm3(6):.3f}", f"{volume_mm3(2):.3f}"  # 22.500 and 7.500

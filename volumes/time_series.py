@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 WIDTH, HEIGHT = 480, 160
 """The plot's size in SVG units (it scales with the page)."""
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 12, 10, 26
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 96, 12, 10, 26
 
 
 @dataclass(frozen=True)

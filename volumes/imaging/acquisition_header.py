@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 
-from .acquisitions import IMAGE_TYPE_NAMES, Acquisition
+from .acquisitions import COMPONENT_NAMES, IMAGE_TYPE_NAMES, Acquisition
 from .values import first_item, optional_float, optional_int, read_floats, read_strings
 
 SPATIAL_DIMENSIONS = frozenset(
@@ -28,9 +28,11 @@ READ_DIMENSIONS = frozenset(
 
 def image_kind(values: list[str]) -> tuple[str, ...]:
     """What Image Type (from its third value on) or Complex Image Component says the image shows:
-    magnitude, phase, real, imaginary, field map, ADC… (empty when it names none of them)."""
+    magnitude, phase, real, imaginary, or a map (field map, ADC…), which wins over the component it is
+    stored as (empty when it names none of them)."""
     names = [IMAGE_TYPE_NAMES[value.strip().upper()] for value in values if value.strip().upper() in IMAGE_TYPE_NAMES]
-    return tuple(dict.fromkeys(names))
+    maps = [name for name in names if name not in COMPONENT_NAMES]
+    return tuple(dict.fromkeys(maps or names))
 
 
 def read_acquisition(ds) -> Acquisition:
@@ -45,7 +47,22 @@ def read_acquisition(ds) -> Acquisition:
         temporal_position=optional_int(ds, "TemporalPositionIdentifier"),
         acquisition_number=optional_int(ds, "AcquisitionNumber"),
         trigger_time_ms=optional_float(ds, "TriggerTime"),
+        frame_reference_time_ms=optional_float(ds, "FrameReferenceTime"),
+        acquisition_time_s=seconds_of_day(ds.get("AcquisitionTime")),
     )
+
+
+def seconds_of_day(value) -> float | None:
+    """A DICOM time (HHMMSS.FFFFFF, or HH:MM:SS in old files) as seconds after midnight; None when not one."""
+    text = str(value or "").strip().replace(":", "")
+    try:
+        whole, _, fraction = text.partition(".")
+        if not whole.isdigit() or len(whole) not in (2, 4, 6):
+            return None
+        hours, minutes, seconds = int(whole[:2]), int(whole[2:4] or 0), int(whole[4:6] or 0)
+        return hours * 3600 + minutes * 60 + seconds + (float(f"0.{fraction}") if fraction else 0.0)
+    except ValueError:
+        return None
 
 
 def dimension_pointers(ds) -> list[tuple[int, str]]:

@@ -29,11 +29,17 @@ ECHO_TIME_DECIMALS = 3
 IMAGE_TYPE_NAMES = {  # the values Siemens, GE, Philips and the enhanced objects write
     "M": "magnitude", "MAGNITUDE": "magnitude", "P": "phase", "PHASE": "phase", "R": "real", "REAL": "real",
     "I": "imaginary", "IMAGINARY": "imaginary", "FIELD_MAP": "field map", "B0_MAP": "field map",
-    "FM": "field map", "ADC": "ADC", "TRACEW": "trace-weighted", "FA": "FA", "T1_MAP": "T1 map",
+    "FM": "field map", "B0": "field map", "ADC": "ADC", "TRACEW": "trace-weighted", "FA": "FA", "T1_MAP": "T1 map",
     "T2_MAP": "T2 map", "T2_STAR_MAP": "T2* map", "PROTON_DENSITY_MAP": "proton density map",
 }
 """Image Type (or Frame Type, Complex Image Component) values that name what an image shows. Only these
 split a series: other values (ORIGINAL, PRIMARY, AXIAL, NORM, a vendor's own) say how it was made."""
+
+COMPONENT_NAMES = frozenset(("magnitude", "phase", "real", "imaginary"))
+"""Names of a complex image's component: a map (field map, ADC…) is named as the map, not by them."""
+
+MAX_LABEL = 190
+"""Longest label (a file indexing many dimensions): room for a number when two read the same."""
 
 ASL_NAMES = {"LABEL": "label", "CONTROL": "control", "M_ZERO_SCAN": "M0"}
 
@@ -58,6 +64,8 @@ class Acquisition:
     temporal_position: int | None = None
     acquisition_number: int | None = None
     trigger_time_ms: float | None = None
+    frame_reference_time_ms: float | None = None  # PET: the start of the frame (dynamic PET)
+    acquisition_time_s: float | None = None  # Acquisition Time, seconds after midnight
 
     def contrast_key(self) -> tuple:
         gradient = None if self.gradient is None else tuple(round(v, GRADIENT_DECIMALS) + 0.0 for v in self.gradient)
@@ -91,12 +99,14 @@ class TimePoint:
     temporal_position: int | None = None
     acquisition_number: int | None = None
     trigger_time_ms: float | None = None
+    frame_reference_time_ms: float | None = None
 
     def as_dict(self) -> dict:
         found = {
             "temporal_position": self.temporal_position,
             "acquisition_number": self.acquisition_number,
             "trigger_time_ms": self.trigger_time_ms,
+            "frame_reference_time_ms": self.frame_reference_time_ms,
         }
         return {"index": self.index, **{key: value for key, value in found.items() if value is not None}}
 
@@ -155,7 +165,8 @@ def contrast_labels(keys: list[tuple], by_key: dict[tuple, list[FrameItem]]) -> 
             parts.append(ASL_NAMES.get(acquisition.asl_context, acquisition.asl_context.lower() or "no ASL context"))
         if varies["dimensions"]:
             parts.extend(f"{name} {value}" for name, value in acquisition.dimensions)
-        labels[key] = ", ".join(part for part in parts if part) or "contrast"
+        label = ", ".join(part for part in parts if part) or "contrast"
+        labels[key] = label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 6] + "…"
     return deduplicated(labels, keys)
 
 
@@ -203,7 +214,7 @@ def direction_numbers(keys: list[tuple], by_key: dict[tuple, list[FrameItem]]) -
     Number, then Instance Number, then the enhanced dimension index values, then the direction itself."""
     by_b: dict[float | None, list[tuple]] = defaultdict(list)
     for key in keys:
-        if by_key[key][0].acquisition.gradient is not None:
+        if not is_isotropic(by_key[key][0].acquisition.gradient):
             by_b[by_key[key][0].acquisition.b_value].append(key)
 
     def acquired(key: tuple) -> tuple:
@@ -226,9 +237,16 @@ def diffusion_label(acquisition: Acquisition, direction: int | None) -> str:
     if acquisition.b_value is None:
         return "no b-value"
     text = f"b={acquisition.b_value:g}"
-    if acquisition.b_value > 0 and direction is not None:
+    if acquisition.b_value > 0 and acquisition.gradient is not None and is_isotropic(acquisition.gradient):
+        text += ", isotropic"  # Philips' trace image: b > 0 with a zero direction
+    elif acquisition.b_value > 0 and direction is not None:
         text += f", direction {direction}"
     return text
+
+
+def is_isotropic(gradient: tuple[float, float, float] | None) -> bool:
+    """No direction: none given, or the zero vector (a trace image)."""
+    return gradient is None or all(abs(v) < 10**-GRADIENT_DECIMALS for v in gradient)
 
 
 # --- time points ------------------------------------------------------------------------------
@@ -237,11 +255,14 @@ TIME_KEYS = (
     ("temporal_position", False),
     ("acquisition_number", False),
     ("trigger_time_ms", True),
+    ("frame_reference_time_ms", False),
+    ("acquisition_time_s", True),
 )
 """What tells the repeats of a position apart in time, in order of preference, and whether the time
 point is the value's rank among the frames at one position rather than the value itself. Trigger Time
 is ranked: in a cine acquired slice by slice, the same cardiac phase has a slightly different trigger
-time at each slice (and in an fMRI it gives each slice's timing, which Acquisition Number groups first)."""
+time at each slice (and in an fMRI it gives each slice's timing, which Acquisition Number groups first).
+Acquisition Time, the last resort, is ranked too: each slice of a 2D acquisition has its own."""
 
 
 def split_time_points(items: list[FrameItem]) -> tuple[TimePoint, ...]:
@@ -303,6 +324,7 @@ def time_point(index: int, items: list[FrameItem]) -> TimePoint:
         temporal_position=common("temporal_position"),
         acquisition_number=common("acquisition_number"),
         trigger_time_ms=trigger_time,
+        frame_reference_time_ms=common("frame_reference_time_ms"),
     )
 
 

@@ -161,13 +161,15 @@ def part_spacing(images: list[DicomImage]) -> tuple:
 
 def frame_items(images: list[DicomImage]) -> list[FrameItem]:
     """Every frame of a stack's images, with what it is and where it lies along the stack's normal."""
-    normal = normal_of(images[0].frames[0].orientation)
+    nx, ny, nz = (float(v) for v in normal_of(images[0].frames[0].orientation))
     items = []
     for i, image in enumerate(images):
         for k, frame in enumerate(image.frames):
             along = None
-            if frame.position_mm is not None and all(math.isfinite(v) for v in frame.position_mm):
-                along = float(np.dot(frame.position_mm, normal))
+            if frame.position_mm is not None:
+                x, y, z = frame.position_mm
+                along = x * nx + y * ny + z * nz
+                along = along if math.isfinite(along) else None
             items.append(FrameItem(i, k, frame.acquisition, along, image.instance_number))
     return items
 
@@ -180,6 +182,9 @@ def contrast_volume(images: list[DicomImage], part: str, contrast: Contrast) -> 
         for image, frame in time_point.frames:
             used.setdefault(image, []).append(frame)
     order = sorted(used)
+    whole = len(order) == len(images) and all(len(used[i]) == len(images[i].frames) for i in order)
+    if whole:  # every frame of every image: nothing to renumber
+        return VolumeImages(tuple(images), part, contrast.label, contrast.time_points if len(contrast.time_points) > 1 else ())
     new_index = {}
     kept = []
     for number, image_index in enumerate(order):
@@ -249,8 +254,9 @@ def build_stack(images: tuple[DicomImage, ...] | list[DicomImage], frames: Itera
         frames = ((i, k) for i, image in enumerate(images) for k in range(len(image.frames)))
     refs = [SliceRef(i, k) for i, k in frames]
     frames = [images[ref.image].frames[ref.frame] for ref in refs]
+    members = [images[i] for i in sorted({ref.image for ref in refs})]  # of this time point only
     spacing, reason = stack_pixel_spacing(frames)
-    if reason is None and any(image.localizer for image in images):
+    if reason is None and any(image.localizer for image in members):
         reason = LOCALIZER_REASON
     warnings: list[str] = []
 
@@ -264,7 +270,7 @@ def build_stack(images: tuple[DicomImage, ...] | list[DicomImage], frames: Itera
             volume_unavailable_reason=reason or slab_reason,
         )
 
-    order_problem = ordering_problem(images, frames)
+    order_problem = ordering_problem(members, frames)
     if order_problem:
         return Stack(tuple(refs), None, spacing, tuple(warnings), reason or order_problem)
 

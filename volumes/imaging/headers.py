@@ -52,7 +52,7 @@ KEPT_KEYWORDS = (
     "RescaleIntercept", "RescaleSlope", "DoseGridScaling", "GridFrameOffsetVector",
     # what tells contrasts and time points apart (acquisition_header.read_acquisition)
     "EchoNumbers", "EchoTime", "DiffusionBValue", "DiffusionGradientOrientation", "ASLContext",
-    "TemporalPositionIdentifier", "AcquisitionNumber", "TriggerTime",
+    "TemporalPositionIdentifier", "AcquisitionNumber", "TriggerTime", "FrameReferenceTime", "AcquisitionTime",
 )
 """The elements whose values reading.py reads: their bytes are kept while the file is walked."""
 KEPT_TAGS = frozenset(tag_for_keyword(keyword) for keyword in KEPT_KEYWORDS)

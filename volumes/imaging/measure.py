@@ -103,7 +103,8 @@ class SeriesMeasurement:
     volume_label: str = ""
     time_points: tuple[dict, ...] = ()
     """With several time points, each one's `index`, `slices`, `voxels_above`, `volume_mm3`, `volume_ml`
-    (and `trigger_time_ms`, `acquisition_number`, `temporal_position` where the headers give them), in
+    (and `trigger_time_ms`, `frame_reference_time_ms`, `acquisition_number`, `temporal_position` where the
+    headers give them), in
     acquisition order; the figures above are those of the first."""
 
     @property

@@ -83,7 +83,10 @@ class ImageReader:
     else, and the file is read in full.
     """
 
-    TIME_TAGS = frozenset(tag_for_keyword(k) for k in ("AcquisitionNumber", "TemporalPositionIdentifier", "TriggerTime"))
+    TIME_TAGS = frozenset(
+        tag_for_keyword(k)
+        for k in ("AcquisitionNumber", "TemporalPositionIdentifier", "TriggerTime", "FrameReferenceTime", "AcquisitionTime")
+    )
     """What differs from one time point of a series to the next (acquisition_header.read_acquisition)."""
     PER_FILE_TAGS = frozenset(
         (
