@@ -238,3 +238,14 @@ def test_an_upload_of_more_files_than_allowed_is_a_json_400(api, settings):
     assert response.status_code == 400
     assert response.json()["error"].startswith("The request was refused: The number of files exceeded")
     assert not Upload.objects.exists()
+
+
+def test_an_unexpected_failure_is_a_json_500_logged_without_details_in_the_answer(api, monkeypatch, caplog):
+    def broken(**kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("volumes.services.upload_ingest", broken)
+    response = post_files(api, SEED_FILE)
+    assert response.status_code == 500
+    assert response.json() == {"error": "Internal error; it has been logged for the administrators."}
+    assert "disk on fire" in caplog.text
