@@ -255,7 +255,8 @@ X_FRAME_OPTIONS = "DENY"
 if os.environ.get("EMAIL_URL"):
     import environ
 
-    globals().update(environ.Env.email_url_config(os.environ["EMAIL_URL"]))
+    mail = environ.Env.email_url_config(os.environ["EMAIL_URL"])
+    globals().update({name: value for name, value in mail.items() if name.startswith("EMAIL_")})
     DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "webmaster@localhost")
 VOLUMES_MAIL_CONFIGURED = bool(os.environ.get("EMAIL_URL"))
 

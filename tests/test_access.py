@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 PUBLIC = {
     "login", "logout", "password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete",
-    "volumes:signup", "volumes:api-schema", "volumes:api-docs", "static",
+    "volumes:signup", "volumes:api-schema", "volumes:api-docs", "volumes:api-unknown", "static",
 }
 """Open without signing in (or about signing in itself): nothing of anyone's data."""
 OWN_ONLY = {

@@ -224,3 +224,29 @@ def test_remeasure_through_the_api_is_immediate_once_histograms_exist(api, djang
     assert body["threshold"] == pytest.approx((chosen - modality.min()) / (modality.max() - modality.min()))
     assert body["voxels_above"] == int((modality > chosen).sum())
     assert Measurement.objects.count() == 2
+
+
+def test_an_unknown_api_url_is_a_json_404(api):
+    for url in ("/api/nothing/", "/api/measurements/abc/", "/api/measurements/-1/remeasure/"):
+        response = api.get(url)
+        assert response.status_code == 404
+        assert response.json() == {"error": "No such API endpoint: see /api/docs/."}
+
+
+def test_an_upload_of_more_files_than_allowed_is_a_json_400(api, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    response = post_files(api, SEED_FILE, SEED_FILE, SEED_FILE)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("The request was refused: The number of files exceeded")
+    assert not Upload.objects.exists()
+
+
+def test_an_unexpected_failure_is_a_json_500_logged_without_details_in_the_answer(api, monkeypatch, caplog):
+    def broken(**kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("volumes.services.upload_ingest", broken)
+    response = post_files(api, SEED_FILE)
+    assert response.status_code == 500
+    assert response.json() == {"error": "Internal error; it has been logged for the administrators."}
+    assert "disk on fire" in caplog.text

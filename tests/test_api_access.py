@@ -43,6 +43,7 @@ def test_a_token_created_on_the_account_page_is_shown_once_and_kept_only_as_a_ha
     response = signed_in.post(reverse("volumes:account"), {"name": "lab laptop"})
     key = response.context["created_key"]
     assert key in response.content.decode()
+    assert "no-store" in response["Cache-Control"]
     token = ApiToken.objects.get()
     assert (token.user, token.name, token.prefix) == (user, "lab laptop", key[:8])
     assert token.key_sha256 == hashlib.sha256(key.encode()).hexdigest()

@@ -7,6 +7,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -100,3 +101,15 @@ class MeasurementRemeasure(ApiView):
         again = services.measurement_remeasure(measurement=measurement, request=form.validated_data["request"])
         code = status.HTTP_201_CREATED if again.is_finished else status.HTTP_202_ACCEPTED
         return Response(MeasurementSerializer(again, context={"request": request}).data, status=code)
+
+
+@extend_schema(exclude=True)
+class UnknownEndpoint(ApiView):
+    """Any other URL under /api/: a JSON 404 like the API's own, rather than the HTML page."""
+
+    permission_classes = [AllowAny]
+
+    def handle_request(self, request, *args, **kwargs):
+        raise NotFound("No such API endpoint: see /api/docs/.")
+
+    get = post = put = patch = delete = head = options = handle_request

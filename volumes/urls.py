@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import api, download_views, history_views, views
@@ -26,4 +26,5 @@ urlpatterns = [
     path("api/measurements/<int:pk>/remeasure/", api.MeasurementRemeasure.as_view(), name="api-measurement-remeasure"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="volumes:api-schema"), name="api-docs"),
+    re_path(r"^api/", api.UnknownEndpoint.as_view(), name="api-unknown"),  # last: what no pattern above matched
 ]

@@ -9,6 +9,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import SuspiciousOperation
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import services
@@ -129,6 +130,7 @@ def measurement_picture(measurement: Measurement) -> FileResponse:
 
 
 @login_required
+@never_cache  # the answer to a creation holds the new key
 @require_http_methods(["GET", "POST"])
 def account(request):
     """The account page: personal API tokens, created (the key shown once), listed and revoked."""
