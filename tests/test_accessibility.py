@@ -10,13 +10,14 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
 
 from volumes import services
 from volumes.imaging.measure import ThresholdRequest
 from volumes.models import Measurement
 
 from .conftest import INVALID_FILES, PHANTOM_DIR, SEED_FILE
-from .test_browser import BROWSER_MISSING, PASSWORD, USERNAME, browser, user  # noqa: F401 (fixtures)
+from .test_browser import BROWSER_MISSING, PASSWORD, USERNAME, browser, user, wait_for  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 AXE_SCRIPT = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -48,6 +49,7 @@ def signed_in_browser(browser, live_server, measured):  # noqa: F811
     browser.find_element(By.NAME, "username").send_keys(USERNAME)
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait_for(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "nav[aria-label=Main]")))
     return browser
 
 

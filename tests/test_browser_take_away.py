@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select
 
 from volumes import services
@@ -19,7 +20,7 @@ from volumes.models import Measurement
 
 from .conftest import SEED_FILE, SEED_VOXELS
 from .test_accessibility import save_screenshot
-from .test_browser import BROWSER_MISSING, PASSWORD, USERNAME, browser, user  # noqa: F401 (fixtures)
+from .test_browser import BROWSER_MISSING, PASSWORD, USERNAME, browser, user, wait_for  # noqa: F401 (fixtures)
 
 DOWNLOAD_WAIT_SECONDS = 60
 """How long to wait for a download to finish: patience, not an assertion."""
@@ -43,6 +44,7 @@ def sign_in(browser, live_server, username=USERNAME, password=PASSWORD):  # noqa
     browser.find_element(By.NAME, "username").send_keys(username)
     browser.find_element(By.NAME, "password").send_keys(password)
     browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait_for(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "nav[aria-label=Main], #user-tools")))
 
 
 def downloaded(folder: Path, name: str) -> Path:
@@ -112,3 +114,20 @@ def test_admin_lists_every_column_within_1400_px(browser, live_server, seed):  #
     volume = browser.find_element(By.CSS_SELECTOR, "#result_list td.field-volume_text")
     assert volume.is_displayed() and "143,280 mm³" in volume.text
     save_screenshot(browser, "admin-measurements-1400")
+
+
+def test_deleting_from_the_history_asks_then_removes_the_row(browser, live_server, seed):  # noqa: F811
+    sign_in(browser, live_server)
+    browser.get(live_server.url + reverse("volumes:measurement-list"))
+    browser.find_element(By.CSS_SELECTOR, "#history a.delete-link").click()
+    confirm = wait_for(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "main form button.danger")))
+    assert browser.current_url.endswith(reverse("volumes:measurement-delete", args=[seed.pk]))
+    confirm = browser.find_element(By.TAG_NAME, "main").text
+    assert "1 series with 1 stored file" in confirm
+    save_screenshot(browser, "delete-confirm")
+    browser.find_element(By.CSS_SELECTOR, "main form button.danger").click()
+    message = wait_for(browser, expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".messages"))).text
+    assert f"Measurement {seed.pk} of Untitled CT series deleted." in message
+    assert "Nothing measured yet." in browser.find_element(By.TAG_NAME, "main").text
+    assert not Measurement.objects.exists()
+    save_screenshot(browser, "deleted")

@@ -73,6 +73,9 @@ def test_rows_say_which_study_and_series_they_are(signed_in, two_uploads):
         ({"study_to": "2010-12-31"}, {"seed"}),
         ({"study_from": "2008-09-18", "study_to": "2008-09-18"}, {"seed"}),
         ({"study_from": "not a date"}, {"seed", "phantom"}),
+        ({"q": "2015-02-06"}, {"phantom"}),
+        ({"q": "20080918 ct"}, {"seed"}),
+        ({"q": "2015-02-07"}, set()),
     ],
 )
 def test_search_narrows_the_history(signed_in, two_uploads, params, found):
@@ -82,6 +85,13 @@ def test_search_narrows_the_history(signed_in, two_uploads, params, found):
     assert shown == found
     if not found:
         assert "No measurement matches this search" in page
+
+
+def test_the_measuring_day_is_searched_too(signed_in, two_uploads):
+    seed, phantom = two_uploads
+    today = seed.created_at.date().isoformat()
+    page = history(signed_in, q=today)
+    assert seed.get_absolute_url() in page and phantom.get_absolute_url() in page
 
 
 def test_sort_by_date_or_volume_with_no_volume_last(signed_in, two_uploads):

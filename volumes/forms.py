@@ -77,7 +77,7 @@ class HistoryForm(forms.Form):
 
     q = forms.CharField(
         required=False, label="Search",
-        help_text="Words in the series or study description, a modality, or the start of a UID.",
+        help_text="Words in the series or study description, a modality, a date (2015-02-06), or the start of a UID.",
     )
     modality = forms.CharField(required=False, label="Modality")
     study_from = forms.DateField(required=False, label="Study date from", widget=forms.DateInput(attrs={"type": "date"}))

@@ -32,7 +32,8 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 @dataclass(frozen=True)
 class HistoryQuery:
-    """What the history is narrowed to: words in the descriptions or UIDs, a modality, a study date range."""
+    """What the history is narrowed to: words (in the descriptions, a modality, the start of a UID, or a
+    date: the study's or the measuring day), a modality, a study date range; and its order."""
 
     text: str = ""
     modality: str = ""
@@ -45,13 +46,17 @@ def measurements_search(*, user, query: HistoryQuery) -> QuerySet[Measurement]:
     """The user's measurements matching `query`, in its order. Every word must match somewhere."""
     measurements = Measurement.objects.for_user(user).with_series()
     for word in query.text.split():
-        measurements = measurements.filter(
+        matches = (
             Q(series__description__icontains=word)
             | Q(series__study__description__icontains=word)
             | Q(series__modality__iexact=word)
             | Q(series__series_instance_uid__startswith=word)
             | Q(series__study__study_instance_uid__startswith=word)
         )
+        day = parse_day(word)
+        if day:
+            matches |= Q(series__study__study_date=day) | Q(created_at__date=day)
+        measurements = measurements.filter(matches)
     if query.modality:
         measurements = measurements.filter(series__modality__iexact=query.modality)
     if query.study_date_from:
@@ -59,6 +64,16 @@ def measurements_search(*, user, query: HistoryQuery) -> QuerySet[Measurement]:
     if query.study_date_to:
         measurements = measurements.filter(series__study__study_date__lte=query.study_date_to)
     return measurements.order_by(*SORTS.get(query.sort, SORTS["newest"]))
+
+
+def parse_day(word: str) -> datetime.date | None:
+    """A word that is a date (2015-02-06, or DICOM's 20150206): searched as the study or measuring day."""
+    for pattern in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return datetime.datetime.strptime(word, pattern).date()
+        except ValueError:
+            continue
+    return None
 
 
 def modalities_of(*, user) -> list[str]:
