@@ -96,7 +96,7 @@ def test_an_automatic_mode_empties_the_greyed_box_and_says_what_it_chose(browser
     browser.get(live_server.url + otsu.get_absolute_url())
     box = browser.find_element(By.ID, "id_threshold")
     assert not box.is_enabled() and box.get_attribute("value") == ""
-    assert box.get_attribute("placeholder") == f"Otsu chose {otsu.threshold_modality:.1f} HU"
+    assert box.get_attribute("placeholder") == f"Otsu chose {otsu.result['threshold_modality']:.1f} HU"
     save_screenshot(browser, "automatic-threshold-chosen")
 
 
