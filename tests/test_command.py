@@ -31,6 +31,10 @@ PHANTOM_TOLERANCE_MM3 = 0.005
 """The phantom's reference volume is given to two decimals."""
 
 SERIES_KEYS = {
+    # issue 15: range and body only
+    "threshold_upper",
+    "threshold_upper_modality",
+    "body_only",
     # issue 2
     "series_instance_uid",
     "modality",

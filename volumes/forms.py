@@ -44,6 +44,18 @@ class ThresholdForm(forms.Form):
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
 
+    upper = forms.CharField(
+        required=False,
+        label="Upper bound (optional)",
+        help_text="Makes it a range: voxels above the threshold and at most this (same units). Empty: no upper bound.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    body_only = forms.BooleanField(
+        required=False,
+        label="Body only: leave out the couch and the air",
+        help_text="Counts only the voxels inside the body (its largest connected part); the first time reads the pixels again.",
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["threshold"].initial = settings.VOLUMES_THRESHOLD
@@ -52,10 +64,14 @@ class ThresholdForm(forms.Form):
         cleaned = super().clean()
         try:
             cleaned["request"] = ThresholdRequest.parse(
-                cleaned.get("mode"), cleaned.get("threshold"), default=settings.VOLUMES_THRESHOLD
+                cleaned.get("mode"),
+                cleaned.get("threshold"),
+                default=settings.VOLUMES_THRESHOLD,
+                upper=cleaned.get("upper"),
+                body_only=bool(cleaned.get("body_only")),
             )
         except InvalidThreshold as error:
-            self.add_error("threshold", str(error))
+            self.add_error(error.field, str(error))
         return cleaned
 
 
@@ -63,5 +79,12 @@ class UploadForm(ThresholdForm):
     files = MultipleFileField(
         help_text="DICOM files (any name), folders or .zip archives.",
     )
-    field_order = ["files", "mode", "threshold"]
+    field_order = ["files", "mode", "threshold", "upper", "body_only"]
 
+
+
+class WindowForm(forms.Form):
+    """A grey window in modality units: center and width (> 0)."""
+
+    center = forms.FloatField()
+    width = forms.FloatField(min_value=1e-6)

@@ -44,6 +44,16 @@ class Series(models.Model):
         blank=True,
         help_text="Per-slice histograms of modality values: re-measuring reads these, not the pixels",
     )
+    body = models.FileField(
+        upload_to="bodies/",
+        blank=True,
+        help_text="Which parts of each slice are the body (couch and air left out), found at the first 'body only'",
+    )
+    body_histogram = models.FileField(
+        upload_to="histograms/",
+        blank=True,
+        help_text="Per-slice histograms of the voxels inside the body: 'body only' re-measures read these",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -130,8 +140,14 @@ class Measurement(models.Model):
     threshold_requested = models.FloatField(
         null=True, blank=True, help_text="The value asked for (normalised or modality units); empty for automatic modes"
     )
+    threshold_upper_requested = models.FloatField(
+        null=True, blank=True, help_text="Upper bound of a range (same units as the threshold); empty for 'above'"
+    )
+    body_only = models.BooleanField(default=False, help_text="Count only the voxels inside the body (couch and air left out)")
     threshold = models.FloatField(null=True, blank=True, help_text="Threshold used, normalised to [0, 1] over the series")
     threshold_modality = models.FloatField(null=True, blank=True, help_text="Threshold used, in modality units")
+    threshold_upper = models.FloatField(null=True, blank=True, help_text="Upper bound used, normalised")
+    threshold_upper_modality = models.FloatField(null=True, blank=True, help_text="Upper bound used, in modality units")
     voxels_above = models.BigIntegerField(null=True, blank=True)
     total_voxels = models.BigIntegerField(null=True, blank=True)
     volume_mm3 = models.FloatField(null=True, blank=True)
@@ -171,7 +187,9 @@ class Measurement(models.Model):
         return None if self.volume_mm3 is None else self.volume_mm3 / 1000.0
 
     def threshold_request(self) -> ThresholdRequest:
-        return ThresholdRequest(mode=self.mode, value=self.threshold_requested)
+        return ThresholdRequest(
+            mode=self.mode, value=self.threshold_requested, upper=self.threshold_upper_requested, body_only=self.body_only
+        )
 
     def as_series_measurement(self) -> SeriesMeasurement:
         """The stored result in the shape the pipeline produced it (for the JSON of the API)."""
@@ -200,4 +218,7 @@ class Measurement(models.Model):
             warnings=tuple(self.warnings),
             volume_unavailable_reason=self.volume_unavailable_reason or None,
             stats=self.stats,
+            threshold_upper=self.threshold_upper,
+            threshold_upper_modality=self.threshold_upper_modality,
+            body_only=self.body_only,
         )

@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import ndimage
 
-from .measure import VolumeHistogram, automatic_threshold
+from .measure import MeasurementError, VolumeHistogram, automatic_threshold
+from .slices import SliceStack, iter_slice_modality
 
 BODY_THRESHOLD_HU = -500.0
 """On CT, tissue lies above this and air below (air −1000 HU, lung about −800 to −500, fat −100)."""
@@ -150,3 +151,13 @@ def body_histogram(histogram: VolumeHistogram, body: Body, slices: Callable[[], 
         frame_value_index=np.concatenate(value_index) if value_index else np.zeros(0, np.int32),
         frame_counts=np.concatenate(counts) if counts else np.zeros(0, np.int64),
     )
+
+
+def measure_body(histogram: VolumeHistogram, stack: SliceStack) -> tuple[Body, VolumeHistogram]:
+    """Find the body of a volume and the histogram of the voxels inside it (two passes over the pixels)."""
+    if stack.count != histogram.slices:
+        raise MeasurementError(
+            f"the body cannot be found: {stack.count} slices can be read now, {histogram.slices} were measured"
+        )
+    body = find_body(iter_slice_modality(stack), body_threshold(histogram))
+    return body, body_histogram(histogram, body, lambda: iter_slice_modality(stack))

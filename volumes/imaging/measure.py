@@ -42,7 +42,13 @@ class MeasurementError(Exception):
 
 
 class InvalidThreshold(ValueError):
-    """A threshold request that makes no sense; the message says what to send instead."""
+    """A threshold request that makes no sense; the message says what to send instead.
+
+    `field` names what was wrong: "threshold" or "upper"."""
+
+    def __init__(self, message: str, field: str = "threshold"):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -68,12 +74,16 @@ class ThresholdRequest:
         if upper is None or (isinstance(upper, str) and not upper.strip()):
             return replace(request, body_only=bool(body_only))
         if request.mode in AUTOMATIC_MODES:
-            raise InvalidThreshold("an upper bound needs a threshold you type (normalised or modality), not an automatic mode")
-        bound = parse_number(upper, "upper bound")
+            raise InvalidThreshold(
+                "an upper bound needs a threshold you type (normalised or modality), not an automatic mode", "upper"
+            )
+        bound = parse_number(upper, "upper bound", "upper")
         if request.mode == NORMALIZED and not 0 <= bound <= 1:
-            raise InvalidThreshold(f"a normalised upper bound lies between 0 and 1, not {bound:g}")
+            raise InvalidThreshold(f"a normalised upper bound lies between 0 and 1, not {bound:g}", "upper")
         if bound <= request.value:
-            raise InvalidThreshold(f"the upper bound ({bound:g}) must be above the lower threshold ({request.value:g})")
+            raise InvalidThreshold(
+                f"the upper bound ({bound:g}) must be above the lower threshold ({request.value:g})", "upper"
+            )
         return replace(request, upper=bound, body_only=bool(body_only))
 
     @classmethod
@@ -95,13 +105,13 @@ class ThresholdRequest:
         return cls(mode=mode, value=number)
 
 
-def parse_number(value, name: str) -> float:
+def parse_number(value, name: str, field: str = "threshold") -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InvalidThreshold(f"the {name} {value!r} is not a number") from None
+        raise InvalidThreshold(f"the {name} {value!r} is not a number", field) from None
     if not math.isfinite(number):
-        raise InvalidThreshold(f"the {name} {value!r} is not a finite number")
+        raise InvalidThreshold(f"the {name} {value!r} is not a finite number", field)
     return number
 
 

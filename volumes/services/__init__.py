@@ -12,9 +12,18 @@ from .measuring import (
 )
 from .scanning import PathsReport, Scan, decode_processes, paths_measure, sources_scan
 from .uploads import UploadRejected, file_sha256, upload_ingest
+from .viewing import (
+    SliceNotFound,
+    Window,
+    measurement_live,
+    measurement_viewer,
+    series_mask_png,
+    series_slice_png,
+)
 
 __all__ = [
     "INTERNAL_ERROR_MESSAGE", "PathsReport", "Scan", "UploadRejected", "decode_processes", "file_sha256",
     "measurement_enqueue", "measurement_remeasure", "measurement_rerun", "measurement_run", "paths_measure",
     "series_histogram", "sources_scan", "upload_ingest",
+    "SliceNotFound", "Window", "measurement_live", "measurement_viewer", "series_mask_png", "series_slice_png",
 ]

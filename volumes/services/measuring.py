@@ -22,6 +22,7 @@ from ..imaging.reading import NotAnImage, SourceFile, read_images
 from ..imaging.render import preview_png
 from ..models import Measurement, Series
 from .scanning import decode_processes
+from .viewing import series_body_histogram
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +40,21 @@ def measurement_enqueue(*, measurement: Measurement) -> None:
 def measurement_remeasure(*, measurement: Measurement, request: ThresholdRequest) -> Measurement:
     """Measure the same volume again at another threshold; the earlier measurement is kept.
 
-    When the series' histograms are stored this is arithmetic on them and runs at once; otherwise
-    (the first measurement has not finished) the new one is queued.
+    When the series' histograms are stored (and, for body only, the body's) this is arithmetic on
+    them and runs at once; otherwise (the first measurement has not finished, or the body has not
+    been found yet) the new one is queued.
     """
-    again = Measurement(series=measurement.series, mode=request.mode, threshold_requested=request.value)
+    again = Measurement(
+        series=measurement.series,
+        mode=request.mode,
+        threshold_requested=request.value,
+        threshold_upper_requested=request.upper,
+        body_only=request.body_only,
+    )
     again.full_clean()
     again.save()
-    if measurement.series.histogram:
+    series = measurement.series
+    if series.histogram and (not request.body_only or series.body_histogram):
         return measurement_run(measurement=again)
     measurement_enqueue(measurement=again)
     return again
@@ -59,7 +68,10 @@ def measurement_run(*, measurement: Measurement) -> Measurement:
     measurement.save(update_fields=["state", "started_at", "error_message"])
     try:
         histogram = series_histogram(series=measurement.series)
-        result, above = measure_histogram(histogram, measurement.threshold_request())
+        request = measurement.threshold_request()
+        if request.body_only:
+            histogram = series_body_histogram(series=measurement.series, histogram=histogram)
+        result, above = measure_histogram(histogram, request)
         picture = preview_png(histogram, above)
     except MeasurementError as error:
         return measurement_fail(measurement=measurement, message=str(error))
@@ -80,6 +92,8 @@ def measurement_run(*, measurement: Measurement) -> Measurement:
 def record_result(measurement: Measurement, result: SeriesMeasurement) -> None:
     measurement.threshold = result.threshold
     measurement.threshold_modality = result.threshold_modality
+    measurement.threshold_upper = result.threshold_upper
+    measurement.threshold_upper_modality = result.threshold_upper_modality
     measurement.voxels_above = result.voxels_above
     measurement.total_voxels = result.total_voxels
     measurement.volume_mm3 = result.volume_mm3

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from ..imaging.body import measure_body
 from ..imaging.geometry import VolumeImages, split_into_volumes
 from ..imaging.measure import (
     MeasurementError,
@@ -26,6 +27,7 @@ from ..imaging.reading import (
     read_images,
     unpack_sources,
 )
+from ..imaging.slices import slice_stack
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ def paths_measure(*, paths: list[Path], request: ThresholdRequest) -> PathsRepor
         for volume in scan.volumes:
             try:
                 histogram = histogram_volume(volume, processes=decode_processes())
+                if request.body_only:
+                    histogram = measure_body(histogram, slice_stack(volume.images))[1]
             except MeasurementError as error:
                 skipped.extend(Skipped(image.name, str(error)) for image in volume.images)
                 continue

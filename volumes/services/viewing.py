@@ -1,0 +1,212 @@
+"""Seeing what was counted: the slices in stack order, windowed, the masks, the body, the live threshold.
+
+Slice pictures are rendered from the stored files and kept in the `slices` cache (Django's cache
+framework; a file cache unless the settings say otherwise): the grey picture once per (series,
+slice, window), each mask once per (series, slice, threshold). Keys carry a stamp of the series'
+files, so that slices added to a series never show stale pictures.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.core.cache import caches
+from django.core.files.base import ContentFile
+from django.db.models import Count, Max
+
+from ..imaging.body import Body, measure_body
+from ..imaging.measure import MeasurementError, SeriesMeasurement, ThresholdRequest, VolumeHistogram, measure_histogram
+from ..imaging.reading import NotAnImage, SourceFile, read_images
+from ..imaging.render import grey_slice_png, mask_png, value_histogram
+from ..imaging.slices import SliceStack, slice_modality, slice_stack
+from ..models import Measurement, Series
+from .scanning import decode_processes
+
+CACHE_ALIAS = "slices"
+CACHE_SECONDS = 7 * 24 * 3600
+
+CT_PRESETS = (
+    ("brain", "Brain", 40.0, 80.0),
+    ("soft-tissue", "Soft tissue", 40.0, 400.0),
+    ("lung", "Lung", -600.0, 1500.0),
+    ("bone", "Bone", 400.0, 1800.0),
+)
+"""Window presets (center, width in HU) offered on CT series, as radiology viewers name them."""
+
+
+class SliceNotFound(LookupError):
+    """A slice number outside the series."""
+
+
+@dataclass(frozen=True)
+class Window:
+    center: float
+    width: float
+
+
+def slice_cache():
+    from django.conf import settings
+
+    return caches[CACHE_ALIAS if CACHE_ALIAS in settings.CACHES else "default"]
+
+
+def series_stamp(series: Series) -> str:
+    """Changes whenever the series' files do (slices added), so cached pictures never go stale."""
+    files = series.instances.aggregate(count=Count("id"), last=Max("id"))
+    return f"{series.pk}-{files['count']}-{files['last']}"
+
+
+def series_slices(*, series: Series) -> SliceStack:
+    """The series' slices in the order its measurement stacks them (headers read once, then cached)."""
+    key = f"stack:{series_stamp(series)}"
+    cache = slice_cache()
+    stack = cache.get(key)
+    if stack is None:
+        sources = [SourceFile(name=i.original_name, path=Path(i.file.path)) for i in series.instances.all()]
+        images = [image for image in read_images(sources, decode_processes()) if not isinstance(image, NotAnImage)]
+        if not images:
+            raise MeasurementError("none of the series' stored files can be read")
+        stack = slice_stack(images)
+        cache.set(key, stack, CACHE_SECONDS)
+    return stack
+
+
+def checked_number(stack: SliceStack, number: int) -> int:
+    if not 0 <= number < stack.count:
+        raise SliceNotFound(f"This series has slices 1 to {stack.count}, not {number + 1}.")
+    return number
+
+
+def series_slice_png(*, series: Series, number: int, window: Window) -> bytes:
+    """Slice `number` (0-based) as a grey PNG at `window` (modality units)."""
+    key = f"grey:{series_stamp(series)}:{number}:{window.center:g}:{window.width:g}"
+    cache = slice_cache()
+    picture = cache.get(key)
+    if picture is None:
+        stack = series_slices(series=series)
+        modality = slice_modality(stack, checked_number(stack, number))
+        picture = grey_slice_png(modality, window.center, window.width, stack.monochrome1)
+        cache.set(key, picture, CACHE_SECONDS)
+    return picture
+
+
+def series_mask_png(*, series: Series, number: int, request: ThresholdRequest) -> bytes:
+    """Slice `number`'s counted voxels (and, with body only, those left out) as a transparent PNG."""
+    histogram = series_histogram_for(series=series, request=request)
+    result, above = measure_histogram(histogram, request)
+    low, high = limits_modality(result)
+    key = f"mask:{series_stamp(series)}:{number}:{low!r}:{high!r}:{request.body_only}"
+    cache = slice_cache()
+    picture = cache.get(key)
+    if picture is None:
+        stack = series_slices(series=series)
+        modality = slice_modality(stack, checked_number(stack, number))
+        selected = values_between(modality, histogram, result, low, high)
+        left_out = None
+        if request.body_only:
+            inside = stored_body(series).mask(modality, number)
+            left_out = selected & ~inside
+            selected = selected & inside
+        picture = mask_png(selected, left_out)
+        cache.set(key, picture, CACHE_SECONDS)
+    return picture
+
+
+def limits_modality(result: SeriesMeasurement) -> tuple[float | None, float | None]:
+    return result.threshold_modality, result.threshold_upper_modality
+
+
+def values_between(modality: np.ndarray, histogram: VolumeHistogram, result: SeriesMeasurement, low, high) -> np.ndarray:
+    """The voxels measure_histogram counts, voxel by voxel: the same comparisons on the same values.
+
+    In the normalised mode the comparison is made on (v − min) / span, as measure_histogram makes it,
+    so that no voxel at the edge is counted one way in the figure and the other in the picture.
+    """
+    if result.mode == "normalized":
+        values_low, span = float(histogram.values[0]), float(histogram.values[-1] - histogram.values[0])
+        if span == 0:
+            return np.zeros(modality.shape, dtype=bool)
+        normalised = (modality - values_low) / span
+        selected = normalised > result.threshold
+        if result.threshold_upper is not None:
+            selected &= normalised <= result.threshold_upper
+        return selected
+    selected = modality > low
+    if high is not None:
+        selected &= modality <= high
+    return selected
+
+
+def measurement_live(*, series: Series, request: ThresholdRequest) -> SeriesMeasurement:
+    """The figures at another threshold, from the stored histograms, without storing anything."""
+    return measure_histogram(series_histogram_for(series=series, request=request), request)[0]
+
+
+def series_histogram_for(*, series: Series, request: ThresholdRequest) -> VolumeHistogram:
+    """The stored histograms a request measures on: the series', or the body's with body only."""
+    from .measuring import series_histogram
+
+    if not series.histogram:
+        raise MeasurementError("the series has not been measured yet")
+    if request.body_only:
+        if not series.body_histogram:
+            raise MeasurementError("the body of this series has not been found yet: measure it with 'body only' first")
+        with series.body_histogram.open("rb") as f:
+            return VolumeHistogram.load(f)
+    return series_histogram(series=series)
+
+
+def stored_body(series: Series) -> Body:
+    with series.body.open("rb") as f:
+        return Body.load(f)
+
+
+def series_body_histogram(*, series: Series, histogram: VolumeHistogram) -> VolumeHistogram:
+    """The histograms of the voxels inside the body: loaded when stored, else found (two passes over the pixels)."""
+    if series.body_histogram and series.body:
+        with series.body_histogram.open("rb") as f:
+            return VolumeHistogram.load(f)
+    body, inside = measure_body(histogram, series_slices(series=series))
+    series.body.save(f"body-{series.pk}.npz", ContentFile(body.to_bytes()), save=False)
+    series.body_histogram.save(f"series-{series.pk}-body.npz", ContentFile(inside.to_bytes()), save=False)
+    series.save(update_fields=["body", "body_histogram"])
+    return inside
+
+
+def measurement_viewer(*, measurement: Measurement) -> dict:
+    """What the viewer needs to start: slices, where they lie, windows, the series' histogram."""
+    series = measurement.series
+    stack = series_slices(series=series)
+    histogram = series_histogram_for(series=series, request=ThresholdRequest())
+    presets = [
+        {"key": key, "label": label, "center": center, "width": width}
+        for key, label, center, width in (CT_PRESETS if series.modality.upper() == "CT" else ())
+    ]
+    return {
+        "slices": stack.count,
+        "rows": stack.shape[0],
+        "columns": stack.shape[1],
+        "pixel_spacing_mm": [measurement.pixel_spacing_row_mm, measurement.pixel_spacing_column_mm]
+        if measurement.pixel_spacing_row_mm is not None
+        else None,
+        "positions_mm": list(stack.positions_mm) if stack.positions_mm else None,
+        "file_window": window_dict(stack.file_window) if stack.file_window else None,
+        "default_window": window_dict(default_window(stack, histogram)),
+        "presets": presets,
+        "histogram": value_histogram(histogram),
+        "body_ready": bool(series.body and series.body_histogram),
+    }
+
+
+def window_dict(window) -> dict:
+    center, width = window
+    return {"center": center, "width": width}
+
+
+def default_window(stack: SliceStack, histogram: VolumeHistogram) -> tuple[float, float]:
+    """The file's own window, else the series' range."""
+    if stack.file_window:
+        return stack.file_window
+    low, high = float(histogram.values[0]), float(histogram.values[-1])
+    return (low + high) / 2, max(high - low, 1.0)
