@@ -3,8 +3,10 @@
 How: voxels above BODY_THRESHOLD_HU (CT), or above the series' Otsu threshold (other modalities), are
 opened (BODY_OPENING_ITERATIONS) so that a couch pad touching the skin through a thin line comes
 apart, and labelled in 2D per slice. Labels of neighbouring slices that overlap are joined with a
-union-find into 3D components; the largest (by voxels) is the body. Each of its slices then has its
-holes filled (lungs, bowel gas, the inside of a skull), so that everything inside the skin counts.
+union-find into 3D components; the largest (by voxels) is the body. Each of its slices then gets back
+the tissue the opening shaved off its edges (a dilation as deep as the opening, within the tissue),
+and has its holes filled (lungs, bowel gas, the inside of a skull), so that everything inside the
+skin counts.
 Only two slices' labels are held at a time: memory does not grow with the number of slices.
 """
 from __future__ import annotations
@@ -48,6 +50,10 @@ class Body:
         """(rows, columns) bool: slice `number`'s voxels inside the body (its holes filled)."""
         labels = label_slice(modality, self.threshold_modality)
         inside = np.isin(labels, self.slice_labels(number))
+        if BODY_OPENING_ITERATIONS and inside.any():
+            # Give back the edges and corners the opening took, but nothing that is not tissue.
+            grown = ndimage.binary_dilation(inside, STRUCTURE_2D, iterations=BODY_OPENING_ITERATIONS)
+            inside = grown & (modality > self.threshold_modality)
         return ndimage.binary_fill_holes(inside)
 
     def save(self, stream) -> None:
