@@ -28,13 +28,14 @@ import phantom  # noqa: E402
 from volumes.imaging.body import measure_body  # noqa: E402
 from volumes.imaging.geometry import split_into_volumes  # noqa: E402
 from volumes.imaging.measure import ThresholdRequest, VolumeHistogram, histogram_volume, measure_histogram  # noqa: E402
-from volumes.imaging.reading import NotAnImage, collect_paths, read_images  # noqa: E402
+from volumes.imaging.reader import read_images
+from volumes.imaging.sources import collect_paths  # noqa: E402
 from volumes.imaging.render import grey_slice_png, mask_png  # noqa: E402
 from volumes.imaging.slices import slice_modality, slice_stack  # noqa: E402
 
 
 def load(folder: Path):
-    images = [i for i in read_images(collect_paths([folder]), histograms=True) if not isinstance(i, NotAnImage)]
+    images = read_images(collect_paths([folder]), histograms=True).images
     [volume] = split_into_volumes(images)
     return volume, histogram_volume(volume)
 

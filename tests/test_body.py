@@ -9,7 +9,8 @@ import pytest
 from volumes.imaging.body import Body, find_body, measure_body
 from volumes.imaging.geometry import split_into_volumes
 from volumes.imaging.measure import InvalidThreshold, ThresholdRequest, histogram_volume, measure_histogram
-from volumes.imaging.reading import NotAnImage, collect_paths, read_images
+from volumes.imaging.reader import read_images
+from volumes.imaging.sources import collect_paths
 from volumes.imaging.slices import iter_slice_modality, slice_modality, slice_stack
 
 from .conftest import PHANTOM_DIR, PHANTOM_VOXELS, SEED_FILE
@@ -26,7 +27,7 @@ PATIENT = Phantom(slices=8, rows=24, columns=24, background=-1000.0, boxes=(BODY
 
 def read_volume(folder: Path):
     sources = collect_paths([folder])
-    images = [image for image in read_images(sources, histograms=True) if not isinstance(image, NotAnImage)]
+    images = read_images(sources, histograms=True).images
     [volume] = split_into_volumes(images)
     return volume
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import pydicom
 
-from .geometry import build_stack
-from .reading import DicomImage, FrameBuffer, iter_stored_frames, normal_of, stored_values
+from .geometry import build_stack, normal_of
+from .images import DicomImage
+from .pixels import FrameBuffer, iter_stored_frames, stored_values
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ from django.db.models import Count, Max
 
 from ..imaging.body import Body, measure_body
 from ..imaging.measure import MeasurementError, SeriesMeasurement, ThresholdRequest, VolumeHistogram, measure_histogram
-from ..imaging.reading import NotAnImage, SourceFile, read_images
+from ..imaging.reader import read_images
 from ..imaging.render import grey_slice_png, mask_png, value_histogram
 from ..imaging.slices import SliceStack, slice_modality, slice_stack
+from ..imaging.sources import SourceFile
 from ..models import Measurement, Series
 from .scanning import decode_processes
 
@@ -64,7 +65,7 @@ def series_slices(*, series: Series) -> SliceStack:
     stack = cache.get(key)
     if stack is None:
         sources = [SourceFile(name=i.original_name, path=Path(i.file.path)) for i in series.instances.all()]
-        images = [image for image in read_images(sources, decode_processes()) if not isinstance(image, NotAnImage)]
+        images = read_images(sources, decode_processes()).images
         if not images:
             raise MeasurementError("none of the series' stored files can be read")
         stack = slice_stack(images)
