@@ -167,3 +167,20 @@ def test_another_users_measurement_shows_nothing(client, phantom):
     for name, args in [("measurement-status", ()), ("measurement-viewer", ()), ("measurement-live", ()),
                        ("slice-picture", (1,)), ("slice-mask", (1,))]:
         assert client.get(url(name, phantom, *args) + "?center=40&width=80").status_code == 404
+
+
+def test_the_api_takes_a_range_and_body_only(signed_in, phantom, django_capture_on_commit_callbacks):
+    api = reverse("volumes:api-measurement-remeasure", args=[phantom.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        ranged = signed_in.post(api, {"mode": "modality", "threshold": "-115.5", "upper": "700", "body_only": "true"})
+    assert ranged.status_code == 202  # the body is found by the worker the first time
+    body = signed_in.get(reverse("volumes:api-measurement-detail", args=[ranged.json()["id"]])).json()
+    assert (body["state"], body["body_only"], body["threshold_upper_modality"]) == ("done", True, 700.0)
+    live = signed_in.get(url("measurement-live", phantom) + "?mode=modality&threshold=-115.5&upper=700&body_only=on").json()
+    assert body["voxels_above"] == live["voxels_above"] < PHANTOM_BODY_VOXELS
+
+    refused = signed_in.post(api, {"mode": "otsu", "upper": "700"})
+    assert refused.status_code == 400
+    assert refused.json()["fields"]["upper"] == [
+        "an upper bound needs a threshold you type (normalised or modality), not an automatic mode"
+    ]
