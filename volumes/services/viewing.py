@@ -145,17 +145,26 @@ def measurement_live(*, series: Series, request: ThresholdRequest) -> SeriesMeas
 
 
 def series_histogram_for(*, series: Series, request: ThresholdRequest) -> VolumeHistogram:
-    """The stored histograms a request measures on: the series', or the body's with body only."""
-    from .measuring import series_histogram
+    """The stored histograms a request measures on: the series', or the body's with body only.
 
+    Kept in the cache once loaded: a pickled VolumeHistogram loads in well under a millisecond, its
+    .npz in tens (600 slices), and the live threshold loads it at every step.
+    """
     if not series.histogram:
         raise MeasurementError("the series has not been measured yet")
+    stored = series.histogram
     if request.body_only:
         if not series.body_histogram:
             raise MeasurementError("the body of this series has not been found yet: measure it with 'body only' first")
-        with series.body_histogram.open("rb") as f:
-            return VolumeHistogram.load(f)
-    return series_histogram(series=series)
+        stored = series.body_histogram
+    key = f"histogram:{series_stamp(series)}:{stored.name}"
+    cache = slice_cache()
+    histogram = cache.get(key)
+    if histogram is None:
+        with stored.open("rb") as f:
+            histogram = VolumeHistogram.load(f)
+        cache.set(key, histogram, CACHE_SECONDS)
+    return histogram
 
 
 def stored_body(series: Series) -> Body:
