@@ -49,12 +49,14 @@ class Body:
     def mask(self, modality: np.ndarray, number: int) -> np.ndarray:
         """(rows, columns) bool: slice `number`'s voxels inside the body (its holes filled)."""
         labels = label_slice(modality, self.threshold_modality)
-        inside = np.isin(labels, self.slice_labels(number))
+        kept = np.zeros(int(labels.max()) + 1, dtype=bool)
+        kept[self.slice_labels(number)] = True
+        inside = kept[labels]
         if BODY_OPENING_ITERATIONS and inside.any():
             # Give back the edges and corners the opening took, but nothing that is not tissue.
             grown = ndimage.binary_dilation(inside, STRUCTURE_2D, iterations=BODY_OPENING_ITERATIONS)
             inside = grown & (modality > self.threshold_modality)
-        return ndimage.binary_fill_holes(inside)
+        return fill_holes(inside)
 
     def save(self, stream) -> None:
         meta = {"threshold_modality": self.threshold_modality}
@@ -86,6 +88,17 @@ def label_slice(modality: np.ndarray, threshold: float) -> np.ndarray:
         tissue = ndimage.binary_opening(tissue, STRUCTURE_2D, iterations=BODY_OPENING_ITERATIONS)
     labels, _ = ndimage.label(tissue, STRUCTURE_2D)
     return labels.astype(np.int32, copy=False)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """`mask` with every region it encloses filled: what binary_fill_holes gives, from one labelling
+    of the outside instead of dilations repeated until nothing changes (several times faster at 512²)."""
+    outside, _ = ndimage.label(~mask, STRUCTURE_2D)
+    edges = np.concatenate([outside[0], outside[-1], outside[:, 0], outside[:, -1]])
+    open_to_edge = np.zeros(int(outside.max()) + 1, dtype=bool)
+    open_to_edge[edges] = True
+    open_to_edge[0] = False
+    return ~open_to_edge[outside]
 
 
 def find_body(slices: Iterable[np.ndarray], threshold: float) -> Body:
