@@ -54,7 +54,7 @@ def child_body(folder: Path) -> dict:
     stack = slice_stack(volume.images)
     before = rss_mb()
     started = time.perf_counter()
-    body, inside = measure_body(histogram, stack)
+    body, inside = measure_body(histogram, stack, processes=2)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     everything = measure_histogram(histogram, ThresholdRequest("normalized", 0.5))[0].voxels_above

@@ -65,7 +65,8 @@ def series_slices(*, series: Series) -> SliceStack:
     stack = cache.get(key)
     if stack is None:
         sources = [SourceFile(name=i.original_name, path=Path(i.file.path)) for i in series.instances.all()]
-        images = read_images(sources, decode_processes()).images
+        # One process: web requests call this, and forking a threaded server is unsafe.
+        images = read_images(sources, processes=1).images
         if not images:
             raise MeasurementError("none of the series' stored files can be read")
         stack = slice_stack(images)
@@ -177,7 +178,7 @@ def series_body_histogram(*, series: Series, histogram: VolumeHistogram) -> Volu
     if series.body_histogram and series.body:
         with series.body_histogram.open("rb") as f:
             return VolumeHistogram.load(f)
-    body, inside = measure_body(histogram, series_slices(series=series))
+    body, inside = measure_body(histogram, series_slices(series=series), decode_processes())
     series.body.save(f"body-{series.pk}.npz", ContentFile(body.to_bytes()), save=False)
     series.body_histogram.save(f"series-{series.pk}-body.npz", ContentFile(inside.to_bytes()), save=False)
     series.save(update_fields=["body", "body_histogram"])
