@@ -94,17 +94,20 @@ def series_slice_png(*, series: Series, number: int, window: Window) -> bytes:
 
 
 def series_mask_png(*, series: Series, number: int, request: ThresholdRequest) -> bytes:
-    """Slice `number`'s counted voxels (and, with body only, those left out) as a transparent PNG."""
-    histogram = series_histogram_for(series=series, request=request)
-    result, above = measure_histogram(histogram, request)
-    low, high = limits_modality(result)
-    key = f"mask:{series_stamp(series)}:{number}:{low!r}:{high!r}:{request.body_only}"
+    """Slice `number`'s counted voxels (and, with body only, those left out) as a transparent PNG.
+
+    A voxel is counted when its value is among those measure_histogram counts: the picture and the
+    figure cannot disagree about a single voxel.
+    """
+    key = f"mask:{series_stamp(series)}:{number}:{request.mode}:{request.value!r}:{request.upper!r}:{request.body_only}"
     cache = slice_cache()
     picture = cache.get(key)
     if picture is None:
+        histogram = series_histogram_for(series=series, request=request)
+        _, above = measure_histogram(histogram, request)
         stack = series_slices(series=series)
         modality = slice_modality(stack, checked_number(stack, number))
-        selected = values_between(modality, histogram, result, low, high)
+        selected = above[np.searchsorted(histogram.values, modality)]
         left_out = None
         if request.body_only:
             inside = stored_body(series).mask(modality, number)
@@ -113,31 +116,6 @@ def series_mask_png(*, series: Series, number: int, request: ThresholdRequest) -
         picture = mask_png(selected, left_out)
         cache.set(key, picture, CACHE_SECONDS)
     return picture
-
-
-def limits_modality(result: SeriesMeasurement) -> tuple[float | None, float | None]:
-    return result.threshold_modality, result.threshold_upper_modality
-
-
-def values_between(modality: np.ndarray, histogram: VolumeHistogram, result: SeriesMeasurement, low, high) -> np.ndarray:
-    """The voxels measure_histogram counts, voxel by voxel: the same comparisons on the same values.
-
-    In the normalised mode the comparison is made on (v − min) / span, as measure_histogram makes it,
-    so that no voxel at the edge is counted one way in the figure and the other in the picture.
-    """
-    if result.mode == "normalized":
-        values_low, span = float(histogram.values[0]), float(histogram.values[-1] - histogram.values[0])
-        if span == 0:
-            return np.zeros(modality.shape, dtype=bool)
-        normalised = (modality - values_low) / span
-        selected = normalised > result.threshold
-        if result.threshold_upper is not None:
-            selected &= normalised <= result.threshold_upper
-        return selected
-    selected = modality > low
-    if high is not None:
-        selected &= modality <= high
-    return selected
 
 
 def measurement_live(*, series: Series, request: ThresholdRequest) -> SeriesMeasurement:
