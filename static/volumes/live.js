@@ -78,9 +78,14 @@
       if (rangeOn.checked) { context.fillRect(to - 1, 0, 2, height); }
     }
 
+    function describe(value) {
+      var normalised = span > 0 ? " (" + formatNumber((value - low) / span, 3) + " normalised)" : "";
+      return formatNumber(value, decimals) + " " + unit + normalised;
+    }
+
     function showValues() {
-      lowerOut.textContent = formatNumber(parseFloat(lower.value), decimals) + " " + unit;
-      upperOut.textContent = rangeOn.checked ? formatNumber(parseFloat(upper.value), decimals) + " " + unit : "no upper bound";
+      lowerOut.textContent = describe(parseFloat(lower.value));
+      upperOut.textContent = rangeOn.checked ? describe(parseFloat(upper.value)) : "no upper bound";
       upper.disabled = !rangeOn.checked;
       drawChart();
     }
@@ -146,6 +151,8 @@
     });
 
     showValues();
+    var saved = document.getElementById("volume");
+    figures.textContent = saved ? "Saved: " + saved.textContent.replace(/\s+/g, " ").trim() : "";
     box.hidden = false;
     box.dataset.ready = "1";
   }
