@@ -184,3 +184,14 @@ def test_the_api_takes_a_range_and_body_only(signed_in, phantom, django_capture_
     assert refused.json()["fields"]["upper"] == [
         "an upper bound needs a threshold you type (normalised or modality), not an automatic mode"
     ]
+
+
+def test_a_cache_entry_written_by_older_code_is_rebuilt_not_a_500(signed_in, phantom, monkeypatch):
+    cache = viewing.slice_cache()
+
+    def stale(key, *args, **kwargs):
+        raise ModuleNotFoundError("No module named 'volumes.imaging.reading'")  # what unpickling an old entry raised
+
+    monkeypatch.setattr(cache, "get", stale)
+    assert signed_in.get(url("measurement-viewer", phantom)).json()["slices"] == PHANTOM_SLICES
+    assert picture(signed_in.get(url("slice-picture", phantom, 3) + "?center=40&width=80")).size == (512, 512)

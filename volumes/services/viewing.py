@@ -7,10 +7,14 @@ files, so that slices added to a series never show stale pictures.
 """
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+from django.conf import settings
 from django.core.cache import caches
 from django.core.files.base import ContentFile
 from django.db.models import Count, Max
@@ -23,6 +27,9 @@ from ..imaging.slices import SliceStack, slice_modality, slice_stack
 from ..imaging.sources import SourceFile
 from ..models import Measurement, Series
 from .scanning import decode_processes
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CACHE_ALIAS = "slices"
 CACHE_SECONDS = 7 * 24 * 3600
@@ -47,9 +54,25 @@ class Window:
 
 
 def slice_cache():
-    from django.conf import settings
-
     return caches[CACHE_ALIAS if CACHE_ALIAS in settings.CACHES else "default"]
+
+
+def cached(key: str, compute: Callable[[], T]) -> T:
+    """The cached value of `key`, else `compute()` stored under it.
+
+    An entry that cannot be read back (written by an older version of the code, whose classes have
+    moved since) counts as missing and is replaced.
+    """
+    cache = slice_cache()
+    try:
+        value = cache.get(key)
+    except Exception:  # unpickling raises whatever the stale entry's classes raise
+        logger.warning("slice cache entry %s unreadable; rebuilt", key)
+        value = None
+    if value is None:
+        value = compute()
+        cache.set(key, value, CACHE_SECONDS)
+    return value
 
 
 def series_stamp(series: Series) -> str:
@@ -60,18 +83,16 @@ def series_stamp(series: Series) -> str:
 
 def series_slices(*, series: Series) -> SliceStack:
     """The series' slices in the order its measurement stacks them (headers read once, then cached)."""
-    key = f"stack:{series_stamp(series)}"
-    cache = slice_cache()
-    stack = cache.get(key)
-    if stack is None:
+
+    def read() -> SliceStack:
         sources = [SourceFile(name=i.original_name, path=Path(i.file.path)) for i in series.instances.all()]
         # One process: web requests call this, and forking a threaded server is unsafe.
         images = read_images(sources, processes=1).images
         if not images:
             raise MeasurementError("none of the series' stored files can be read")
-        stack = slice_stack(images)
-        cache.set(key, stack, CACHE_SECONDS)
-    return stack
+        return slice_stack(images)
+
+    return cached(f"stack:{series_stamp(series)}", read)
 
 
 def checked_number(stack: SliceStack, number: int) -> int:
@@ -82,15 +103,13 @@ def checked_number(stack: SliceStack, number: int) -> int:
 
 def series_slice_png(*, series: Series, number: int, window: Window) -> bytes:
     """Slice `number` (0-based) as a grey PNG at `window` (modality units)."""
-    key = f"grey:{series_stamp(series)}:{number}:{window.center:g}:{window.width:g}"
-    cache = slice_cache()
-    picture = cache.get(key)
-    if picture is None:
+
+    def render() -> bytes:
         stack = series_slices(series=series)
         modality = slice_modality(stack, checked_number(stack, number))
-        picture = grey_slice_png(modality, window.center, window.width, stack.monochrome1)
-        cache.set(key, picture, CACHE_SECONDS)
-    return picture
+        return grey_slice_png(modality, window.center, window.width, stack.monochrome1)
+
+    return cached(f"grey:{series_stamp(series)}:{number}:{window.center:g}:{window.width:g}", render)
 
 
 def series_mask_png(*, series: Series, number: int, request: ThresholdRequest) -> bytes:
@@ -99,10 +118,8 @@ def series_mask_png(*, series: Series, number: int, request: ThresholdRequest) -
     A voxel is counted when its value is among those measure_histogram counts: the picture and the
     figure cannot disagree about a single voxel.
     """
-    key = f"mask:{series_stamp(series)}:{number}:{request.mode}:{request.value!r}:{request.upper!r}:{request.body_only}"
-    cache = slice_cache()
-    picture = cache.get(key)
-    if picture is None:
+
+    def render() -> bytes:
         histogram = series_histogram_for(series=series, request=request)
         _, above = measure_histogram(histogram, request)
         stack = series_slices(series=series)
@@ -113,9 +130,10 @@ def series_mask_png(*, series: Series, number: int, request: ThresholdRequest) -
             inside = stored_body(series).mask(modality, number)
             left_out = selected & ~inside
             selected = selected & inside
-        picture = mask_png(selected, left_out)
-        cache.set(key, picture, CACHE_SECONDS)
-    return picture
+        return mask_png(selected, left_out)
+
+    request_key = f"{request.mode}:{request.value!r}:{request.upper!r}:{request.body_only}"
+    return cached(f"mask:{series_stamp(series)}:{number}:{request_key}", render)
 
 
 def measurement_live(*, series: Series, request: ThresholdRequest) -> SeriesMeasurement:
@@ -136,14 +154,12 @@ def series_histogram_for(*, series: Series, request: ThresholdRequest) -> Volume
         if not series.body_histogram:
             raise MeasurementError("the body of this series has not been found yet: measure it with 'body only' first")
         stored = series.body_histogram
-    key = f"histogram:{series_stamp(series)}:{stored.name}"
-    cache = slice_cache()
-    histogram = cache.get(key)
-    if histogram is None:
+
+    def load() -> VolumeHistogram:
         with stored.open("rb") as f:
-            histogram = VolumeHistogram.load(f)
-        cache.set(key, histogram, CACHE_SECONDS)
-    return histogram
+            return VolumeHistogram.load(f)
+
+    return cached(f"histogram:{series_stamp(series)}:{stored.name}", load)
 
 
 def stored_body(series: Series) -> Body:
