@@ -114,6 +114,10 @@ def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_
     wait_for(browser, lambda b: not b.find_element(By.ID, "viewer-mask").is_displayed())
     browser.find_element(By.TAG_NAME, "body").send_keys("o")
     wait_for(browser, lambda b: b.find_element(By.ID, "viewer-mask").is_displayed())
+    browser.find_element(By.ID, "overlay-outline").click()
+    wait_for(browser, lambda b: "outline=1" in attribute(b, "viewer-mask", "src"))
+    screenshot(browser, "viewer-05b-outlined")
+    browser.find_element(By.ID, "overlay-outline").click()
 
     # Move the threshold: the figures follow, from the stored histograms.
     series = Measurement.objects.get().series

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
+from scipy import ndimage
 
 from volumes.imaging.render import MASK_COUNTED, MASK_LEFT_OUT
 from volumes.models import Measurement
@@ -195,3 +196,12 @@ def test_a_cache_entry_written_by_older_code_is_rebuilt_not_a_500(signed_in, pha
     monkeypatch.setattr(cache, "get", stale)
     assert signed_in.get(url("measurement-viewer", phantom)).json()["slices"] == PHANTOM_SLICES
     assert picture(signed_in.get(url("slice-picture", phantom, 3) + "?center=40&width=80")).size == (512, 512)
+
+
+def test_an_outlined_mask_draws_the_edges_of_the_counted_voxels_only(signed_in, phantom):
+    query = "mode=normalized&threshold=0.5"
+    filled = np.asarray(picture(signed_in.get(f"{url('slice-mask', phantom, 28)}?{query}"))) == MASK_COUNTED
+    edges = np.asarray(picture(signed_in.get(f"{url('slice-mask', phantom, 28)}?{query}&outline=1"))) == MASK_COUNTED
+    assert 0 < edges.sum() < filled.sum()
+    # Two pixels thick: what two erosions (scipy's, as a second opinion) take away.
+    assert np.array_equal(edges, filled & ~ndimage.binary_erosion(filled, iterations=2, border_value=0))

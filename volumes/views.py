@@ -191,7 +191,8 @@ def slice_picture(request, pk: int, number: int):
 @login_required
 @require_GET
 def slice_mask(request, pk: int, number: int):
-    """Slice `number`'s counted voxels at the threshold in the query string, transparent elsewhere."""
+    """Slice `number`'s counted voxels at the threshold in the query string, transparent elsewhere
+    (?outline=1: only their edges)."""
     measurement = owned_measurement(request, pk)
     form = ThresholdForm(request.GET)
     if not form.is_valid():
@@ -199,7 +200,10 @@ def slice_mask(request, pk: int, number: int):
         return json_error(next(iter(errors.values()))[0], 400, fields=errors)
     try:
         picture = services.series_mask_png(
-            series=measurement.series, number=number - 1, request=form.cleaned_data["request"]
+            series=measurement.series,
+            number=number - 1,
+            request=form.cleaned_data["request"],
+            outline=request.GET.get("outline") == "1",
         )
     except services.SliceNotFound as error:
         return json_error(str(error), 404)

@@ -1,7 +1,7 @@
 // The slice viewer: every slice of the series as the server renders it (grey PNG per window, the
 // counted voxels as a transparent PNG above it), in the order the measurement stacks them.
 // Slider, wheel and arrow keys change the slice; dragging changes the window; "O" toggles the
-// counted voxels. The threshold shown follows "threshold:change" events (the live threshold).
+// counted voxels, tinted or outlined. The threshold shown follows "threshold:change" events (the live threshold).
 // One request of each kind is in flight at a time, the newest wish wins, and the neighbouring
 // slices are fetched ahead so that scrolling does not wait.
 (function () {
@@ -27,6 +27,7 @@
     var windowOut = document.getElementById("window-readout");
     var overlayToggle = document.getElementById("overlay-toggle");
     var opacity = document.getElementById("overlay-opacity");
+    var outline = document.getElementById("overlay-outline");
     var presets = document.getElementById("window-presets");
     var preview = document.getElementById("preview");
     var unit = root.dataset.unit;
@@ -50,7 +51,8 @@
     function maskUrl(number) {
       var t = state.threshold;
       var query = "mode=" + encodeURIComponent(t.mode) + "&threshold=" + encodeURIComponent(t.threshold || "") +
-        "&upper=" + encodeURIComponent(t.upper || "") + (t.body_only ? "&body_only=on" : "");
+        "&upper=" + encodeURIComponent(t.upper || "") + (t.body_only ? "&body_only=on" : "") +
+        (outline.checked ? "&outline=1" : "");
       return maskBase + number + "/mask.png?" + query;
     }
 
@@ -142,6 +144,7 @@
       }
     });
     overlayToggle.addEventListener("change", draw);
+    outline.addEventListener("change", draw);
     function applyOpacity() { maskImg.style.opacity = String(parseInt(opacity.value, 10) / 100); }
     opacity.addEventListener("input", applyOpacity);
     applyOpacity();

@@ -114,8 +114,15 @@ def grey_slice_png(modality: np.ndarray, center: float, width: float, monochrome
     return png_bytes(Image.fromarray(np.rint(ramp * 255).astype(np.uint8), mode="L"))
 
 
-def mask_png(counted: np.ndarray, left_out: np.ndarray | None = None) -> bytes:
-    """Palette PNG, transparent but for the counted voxels (orange) and those left out (blue)."""
+def mask_png(counted: np.ndarray, left_out: np.ndarray | None = None, outline: bool = False) -> bytes:
+    """Palette PNG, transparent but for the counted voxels (orange) and those left out (blue).
+
+    With `outline`, only the edge of each region is drawn (see edge_of), so that the tissue inside
+    stays visible.
+    """
+    if outline:
+        counted = edge_of(counted)
+        left_out = None if left_out is None else edge_of(left_out)
     indices = counted.astype(np.uint8) * MASK_COUNTED
     if left_out is not None:
         indices[left_out & ~counted] = MASK_LEFT_OUT
@@ -123,6 +130,20 @@ def mask_png(counted: np.ndarray, left_out: np.ndarray | None = None) -> bytes:
     picture.putpalette(MASK_PALETTE)
     picture.info["transparency"] = MASK_TRANSPARENCY
     return png_bytes(picture, transparency=MASK_TRANSPARENCY)
+
+
+OUTLINE_PIXELS = 2
+"""How thick the outline is drawn: one pixel fades to nothing when a 512² slice is shown smaller."""
+
+
+def edge_of(region: np.ndarray) -> np.ndarray:
+    """The voxels of a (rows, columns) bool region within OUTLINE_PIXELS 4-neighbour steps of its
+    outside (or of the image's edge)."""
+    interior = region
+    for _ in range(OUTLINE_PIXELS):
+        padded = np.pad(interior, 1, constant_values=False)
+        interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:] & interior
+    return region & ~interior
 
 
 def png_bytes(picture: Image.Image, **options) -> bytes:

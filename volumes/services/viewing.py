@@ -112,7 +112,7 @@ def series_slice_png(*, series: Series, number: int, window: Window) -> bytes:
     return cached(f"grey:{series_stamp(series)}:{number}:{window.center:g}:{window.width:g}", render)
 
 
-def series_mask_png(*, series: Series, number: int, request: ThresholdRequest) -> bytes:
+def series_mask_png(*, series: Series, number: int, request: ThresholdRequest, outline: bool = False) -> bytes:
     """Slice `number`'s counted voxels (and, with body only, those left out) as a transparent PNG.
 
     A voxel is counted when its value is among those measure_histogram counts: the picture and the
@@ -130,9 +130,9 @@ def series_mask_png(*, series: Series, number: int, request: ThresholdRequest) -
             inside = stored_body(series).mask(modality, number)
             left_out = selected & ~inside
             selected = selected & inside
-        return mask_png(selected, left_out)
+        return mask_png(selected, left_out, outline=outline)
 
-    request_key = f"{request.mode}:{request.value!r}:{request.upper!r}:{request.body_only}"
+    request_key = f"{request.mode}:{request.value!r}:{request.upper!r}:{request.body_only}:{outline}"
     return cached(f"mask:{series_stamp(series)}:{number}:{request_key}", render)
 
 
