@@ -54,7 +54,7 @@ def child_body(folder: Path) -> dict:
     stack = slice_stack(volume.images)
     before = rss_mb()
     started = time.perf_counter()
-    body, inside = measure_body(histogram, stack, processes=2)
+    body, inside = measure_body(histogram, stack)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     everything = measure_histogram(histogram, ThresholdRequest("normalized", 0.5))[0].voxels_above
@@ -111,7 +111,8 @@ def main() -> None:
           f"the first step loads the {len(stored) / 1024:.0f} KiB .npz: {first_load * 1000:.1f} ms")
 
     body = json.loads(subprocess.run(
-        [sys.executable, __file__, "--child-body", str(folder)], check=True, capture_output=True, text=True
+        [sys.executable, __file__, "--child-body", str(folder)],
+        check=True, capture_output=True, text=True,
     ).stdout)
     print(f"  body only: found in {body['seconds']:.1f} s; peak memory {body['peak_above_mb']:.0f} MB above the process "
           f"({body['before_mb']:.0f} MB) holding the series' histograms; stored {body['body_bytes'] / 1024:.0f} KiB")

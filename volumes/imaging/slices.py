@@ -86,11 +86,10 @@ def slice_modality(stack: SliceStack, number: int) -> np.ndarray:
     return to_modality(image, frame_index, next(iter_stored_frames(image, range(frame_index, frame_index + 1))))
 
 
-def iter_slice_modality(stack: SliceStack, numbers: range | None = None) -> Iterator[np.ndarray]:
-    """The slices `numbers` (all by default) in stack order as (rows, columns) float64 modality
-    values; one slice in memory at a time."""
+def iter_slice_modality(stack: SliceStack) -> Iterator[np.ndarray]:
+    """Every slice in stack order as (rows, columns) float64 modality values; one slice in memory at a time."""
     buffer = FrameBuffer()
-    for image_index, frame_index in stack.slices[slice(numbers.start, numbers.stop) if numbers else slice(None)]:
+    for image_index, frame_index in stack.slices:
         image = stack.images[image_index]
         for raw in iter_stored_frames(image, range(frame_index, frame_index + 1), buffer):
             yield to_modality(image, frame_index, raw)

@@ -89,7 +89,7 @@ def paths_measure(*, paths: list[Path], request: ThresholdRequest) -> PathsRepor
             try:
                 histogram = histogram_volume(volume, processes=decode_processes())
                 if request.body_only:
-                    histogram = measure_body(histogram, slice_stack(volume.images), decode_processes())[1]
+                    histogram = measure_body(histogram, slice_stack(volume.images))[1]
             except MeasurementError as error:
                 skipped.extend(Skipped(image.name, str(error)) for image in volume.images)
                 continue

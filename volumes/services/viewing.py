@@ -26,7 +26,6 @@ from ..imaging.render import grey_slice_png, mask_png, value_histogram
 from ..imaging.slices import SliceStack, slice_modality, slice_stack
 from ..imaging.sources import SourceFile
 from ..models import Measurement, Series
-from .scanning import decode_processes
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -172,7 +171,7 @@ def series_body_histogram(*, series: Series, histogram: VolumeHistogram) -> Volu
     if series.body_histogram and series.body:
         with series.body_histogram.open("rb") as f:
             return VolumeHistogram.load(f)
-    body, inside = measure_body(histogram, series_slices(series=series), decode_processes())
+    body, inside = measure_body(histogram, series_slices(series=series))
     series.body.save(f"body-{series.pk}.npz", ContentFile(body.to_bytes()), save=False)
     series.body_histogram.save(f"series-{series.pk}-body.npz", ContentFile(inside.to_bytes()), save=False)
     series.save(update_fields=["body", "body_histogram"])
