@@ -161,7 +161,7 @@ def measurement_live(request, pk: int):
     try:
         result = services.measurement_live(series=measurement.series, request=form.cleaned_data["request"])
     except MeasurementError as error:
-        return json_error(f"{str(error)[:1].upper()}{str(error)[1:]}.", 409)
+        return json_error(f"The figures cannot be computed: {error}.", 409)
     return JsonResponse(result.as_dict())
 
 
