@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from volumes.imaging.body import Body, find_body, measure_body
+from volumes.imaging.body import Body, find_body, measure_body, value_indexer
 from volumes.imaging.geometry import split_into_volumes
 from volumes.imaging.measure import InvalidThreshold, ThresholdRequest, histogram_volume, measure_histogram
 from volumes.imaging.reader import read_images
@@ -133,3 +133,13 @@ def test_the_seed_file_still_gives_the_challenge_figures():
     result, _ = measure_histogram(histogram_volume(volume), ThresholdRequest.parse("normalized", "0.5", default=0.5, upper=""))
     assert (result.voxels_above, result.threshold_upper) == (50_080, None)
     assert result.volume_mm3 == 143_280.029296875
+
+
+@pytest.mark.parametrize(
+    "values",
+    [np.array([-1024.0, -1000.0, -3.0, 0.0, 40.0, 3071.0]), np.array([-2.5, 0.125, 0.5, 7.75]), np.array([0.0, 2e6])],
+    ids=["whole HU (table)", "fractions (search)", "wide span (search)"],
+)
+def test_the_value_indexer_finds_each_value_where_a_binary_search_does(values):
+    wanted = np.random.default_rng(3).choice(values, size=(40, 30))
+    assert np.array_equal(value_indexer(values)(wanted), np.searchsorted(values, wanted))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import ndimage
 
-from .measure import MeasurementError, VolumeHistogram, automatic_threshold
+from .measure import TABLE_MAX_SPAN, MeasurementError, VolumeHistogram, automatic_threshold
 from .slices import SliceStack, iter_slice_modality
 
 BODY_THRESHOLD_HU = -500.0
@@ -172,9 +172,10 @@ def body_histogram(histogram: VolumeHistogram, body: Body, slices: Iterable[np.n
     starts = [0]
     value_index = []
     counts = []
+    index_of = value_indexer(histogram.values)
     for number, modality in enumerate(slices):
         inside = modality[body.mask(modality, number)]
-        per_value = np.bincount(np.searchsorted(histogram.values, inside), minlength=len(histogram.values))
+        per_value = np.bincount(index_of(inside), minlength=len(histogram.values))
         index = np.flatnonzero(per_value)
         value_index.append(index.astype(np.int32))
         counts.append(per_value[index].astype(np.int64))
@@ -185,6 +186,20 @@ def body_histogram(histogram: VolumeHistogram, body: Body, slices: Iterable[np.n
         frame_value_index=np.concatenate(value_index) if value_index else np.zeros(0, np.int32),
         frame_counts=np.concatenate(counts) if counts else np.zeros(0, np.int64),
     )
+
+
+def value_indexer(values: np.ndarray):
+    """A function giving the index into `values` (ascending, distinct) of each of an array of them.
+
+    Whole-numbered values spanning fewer than TABLE_MAX_SPAN (CT in HU) are looked up in a table,
+    about ten times faster than a binary search per voxel; others are searched.
+    """
+    low, high = float(values[0]), float(values[-1])
+    if high - low < TABLE_MAX_SPAN and np.array_equal(values, np.rint(values)):
+        table = np.zeros(int(high - low) + 1, dtype=np.int64)
+        table[(values - low).astype(np.int64)] = np.arange(len(values))
+        return lambda wanted: table[(wanted - low).astype(np.int64)]
+    return lambda wanted: np.searchsorted(values, wanted)
 
 
 def measure_body(histogram: VolumeHistogram, stack: SliceStack) -> tuple[Body, VolumeHistogram]:
