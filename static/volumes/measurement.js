@@ -1,10 +1,11 @@
-// The result page while queued or running: poll the small status endpoint (every POLL_MS) and, once
-// the measurement has finished, fetch the page again and swap its head and result in place. Nothing
-// else on the page is touched, so what the user is typing in the remeasure form stays.
-// Then the event "measurement:shown" tells the viewer and the live threshold to start.
+// The result page while queued or running: poll the small status endpoint every POLL_MS and, once
+// the measurement has finished, fetch the page again and swap its head and result in place (within
+// about 0.3 s of the end). Nothing else on the page is touched, so what the user is typing in the
+// remeasure form stays. Then the event "measurement:shown" tells the viewer and the live threshold
+// to start.
 (function () {
   "use strict";
-  var POLL_MS = 250;
+  var POLL_MS = 200;
   var state = document.getElementById("measurement-state");
   if (!state || !window.fetch || !window.DOMParser) { return; }
 
