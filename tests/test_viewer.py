@@ -205,3 +205,14 @@ def test_an_outlined_mask_draws_the_edges_of_the_counted_voxels_only(signed_in, 
     assert 0 < edges.sum() < filled.sum()
     # Two pixels thick: what two erosions (scipy's, as a second opinion) take away.
     assert np.array_equal(edges, filled & ~ndimage.binary_erosion(filled, iterations=2, border_value=0))
+
+
+def test_a_stored_file_cut_short_since_gives_a_409_with_the_reason_not_a_500(signed_in, phantom):
+    assert signed_in.get(url("measurement-viewer", phantom)).status_code == 200  # the slices' order is known
+    for instance in phantom.series.instances.all():
+        path = instance.file.path
+        with open(path, "r+b") as f:
+            f.truncate(4096)
+    response = signed_in.get(url("slice-picture", phantom, 5) + "?center=40&width=80")
+    assert response.status_code == 409
+    assert response.json()["error"].startswith("The slice cannot be shown: slice 5 cannot be read: ")

@@ -21,6 +21,7 @@ from django.db.models import Count, Max
 
 from ..imaging.body import Body, measure_body
 from ..imaging.measure import MeasurementError, SeriesMeasurement, ThresholdRequest, VolumeHistogram, measure_histogram
+from ..imaging.images import NotAnImage
 from ..imaging.reader import read_images
 from ..imaging.render import grey_slice_png, mask_png, value_histogram
 from ..imaging.slices import SliceStack, slice_modality, slice_stack
@@ -94,10 +95,15 @@ def series_slices(*, series: Series) -> SliceStack:
     return cached(f"stack:{series_stamp(series)}", read)
 
 
-def checked_number(stack: SliceStack, number: int) -> int:
+def read_slice(stack: SliceStack, number: int) -> np.ndarray:
+    """Slice `number` (0-based) in modality units; SliceNotFound outside the series, MeasurementError
+    when its stored file cannot be read (any more)."""
     if not 0 <= number < stack.count:
         raise SliceNotFound(f"This series has slices 1 to {stack.count}, not {number + 1}.")
-    return number
+    try:
+        return slice_modality(stack, number)
+    except (NotAnImage, OSError) as error:
+        raise MeasurementError(f"slice {number + 1} cannot be read: {error}") from None
 
 
 def series_slice_png(*, series: Series, number: int, window: Window) -> bytes:
@@ -105,7 +111,7 @@ def series_slice_png(*, series: Series, number: int, window: Window) -> bytes:
 
     def render() -> bytes:
         stack = series_slices(series=series)
-        modality = slice_modality(stack, checked_number(stack, number))
+        modality = read_slice(stack, number)
         return grey_slice_png(modality, window.center, window.width, stack.monochrome1)
 
     return cached(f"grey:{series_stamp(series)}:{number}:{window.center:g}:{window.width:g}", render)
@@ -122,7 +128,7 @@ def series_mask_png(*, series: Series, number: int, request: ThresholdRequest, o
         histogram = series_histogram_for(series=series, request=request)
         _, above = measure_histogram(histogram, request)
         stack = series_slices(series=series)
-        modality = slice_modality(stack, checked_number(stack, number))
+        modality = read_slice(stack, number)
         selected = above[np.searchsorted(histogram.values, modality)]
         left_out = None
         if request.body_only:
