@@ -133,7 +133,7 @@ CACHES = {
     "slices": {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
         "LOCATION": os.environ.get("VOLUMES_SLICE_CACHE_DIR", str(VAR_DIR / "cache" / "slices")),
-        "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("VOLUMES_SLICE_CACHE_ENTRIES", "20000"))},
+        "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("VOLUMES_SLICE_CACHE_ENTRIES", "5000"))},
     },
 }
 

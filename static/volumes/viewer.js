@@ -45,8 +45,20 @@
     var maskBase = root.dataset.maskUrl.replace(/1\/mask\.png$/, "");
 
     function round(value) { return Math.round(value * 10) / 10; }
+    // Windows are snapped to about 1 % of their width (1, 2 or 5 × a power of ten), so that dragging
+    // asks the server for a few dozen renderings, not hundreds, and the presets stay exact.
+    function snapStep(width) {
+      var raw = Math.max(width, 1) / 100, power = Math.pow(10, Math.floor(Math.log10(raw)));
+      return [1, 2, 5, 10].map(function (m) { return m * power; }).filter(function (s) { return s >= raw; })[0];
+    }
+    function snap(value, step) { return round(Math.round(value / step) * step); }
+    function shownWindow() {
+      var step = snapStep(state.window.width);
+      return { center: snap(state.window.center, step), width: Math.max(step, snap(state.window.width, step)) };
+    }
     function sliceUrl(number) {
-      return sliceBase + number + ".png?center=" + round(state.window.center) + "&width=" + Math.max(1, round(state.window.width));
+      var shown = shownWindow();
+      return sliceBase + number + ".png?center=" + shown.center + "&width=" + shown.width;
     }
     function maskUrl(number) {
       var t = state.threshold;
@@ -86,7 +98,8 @@
       slider.value = state.slice;
       numberOut.textContent = state.slice;
       positionOut.textContent = info.positions_mm ? "· position " + info.positions_mm[state.slice - 1].toFixed(2) + " mm" : "";
-      windowOut.textContent = "level " + round(state.window.center) + " / width " + round(state.window.width) + " " + unit;
+      var shown = shownWindow();
+      windowOut.textContent = "level " + shown.center + " / width " + shown.width + " " + unit;
       showSlice(sliceUrl(state.slice));
       maskImg.hidden = !overlayToggle.checked;
       if (overlayToggle.checked) { showMask(maskUrl(state.slice)); }
