@@ -142,6 +142,17 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = os.environ.get("DJANGO_FILE_UPLOAD_TEMP_DIR") or None
 DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("VOLUMES_MAX_UPLOAD_FILES", "5000"))
 
+# The slice viewer's pictures (grey slices per window, masks per threshold), rendered from the stored
+# files once and kept here; shared by the web processes, safe to delete at any time.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "slices": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": os.environ.get("VOLUMES_SLICE_CACHE_DIR", str(VAR_DIR / "cache" / "slices")),
+        "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("VOLUMES_SLICE_CACHE_ENTRIES", "5000"))},
+    },
+}
+
 TASKS = {
     "default": {
         "BACKEND": os.environ.get("VOLUMES_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),

@@ -31,10 +31,14 @@ PHANTOM_VOLUME_MM3 = 651_664.45
 
 @pytest.fixture(autouse=True)
 def private_media(settings, tmp_path):
-    """Every test stores its files in a folder of its own, and runs tasks as soon as they are queued."""
+    """Every test stores its files (and cached slice pictures) in a folder of its own, and runs tasks as soon as they are queued."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     settings.VOLUMES_DECODE_PROCESSES = 2
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "slices": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path / "slices")},
+    }
     return settings.MEDIA_ROOT
 
 

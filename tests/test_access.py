@@ -49,7 +49,7 @@ def object_patterns() -> list[tuple[str, URLPattern]]:
         if not pattern.pattern.converters:
             assert name in OWN_ONLY, f"{name}: a new URL without an object; add it to OWN_ONLY or PUBLIC"
             continue
-        assert set(pattern.pattern.converters) == {"pk"}, f"{name}: teach this test its URL's arguments"
+        assert set(pattern.pattern.converters) in ({"pk"}, {"pk", "number"}), f"{name}: teach this test its URL's arguments"
         found.append((name, pattern))
     return found
 
@@ -85,10 +85,11 @@ def test_every_object_url_answers_404_to_another_user(owner, owned_ids):
     intruder.force_login(get_user_model().objects.create_user("bob", password="a-long-secret-3"))
     rightful = Client()
     rightful.force_login(owner)
-    for name, _ in object_patterns():
+    for name, pattern in object_patterns():
         reached = False
         for pk in sorted(owned_ids):
-            url = reverse(name, kwargs={"pk": pk})
+            arguments = {"pk": pk, **({"number": 1} if "number" in pattern.pattern.converters else {})}
+            url = reverse(name, kwargs=arguments)
             for method in ("get", "post"):
                 answer = getattr(intruder, method)(url)
                 assert answer.status_code in (404, 405), f"{method.upper()} {url} gave {answer.status_code} to another user"

@@ -1,7 +1,7 @@
 """The pages in a real browser (Debian's headless Chromium): sign in, choose or drop files, read the result.
 
 Nothing is downloaded at test time: the driver is Debian's chromedriver, given by path, so Selenium Manager
-never runs. Set BROWSER_SCREENSHOT_DIR to keep a full-page screenshot of each page visited.
+never runs. A full-page screenshot of each step goes to test-artifacts/screenshots/ (or BROWSER_SCREENSHOT_DIR).
 """
 import os
 import shutil
@@ -37,6 +37,7 @@ CHROMIUM_FLAGS = [
 PAGE_WAIT_SECONDS = 120
 """How long to wait for a page (an upload is measured within its request): patience, not an assertion."""
 USERNAME, PASSWORD = "ada", "a-long-secret-1"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
 
 BROWSER_MISSING = not (CHROMIUM.is_file() and CHROMEDRIVER.is_file())
 if BROWSER_MISSING and os.environ.get("VOLUMES_REQUIRE_BROWSER"):
@@ -92,9 +93,7 @@ def wait_for(browser, condition):
 
 
 def screenshot(browser, name: str) -> None:
-    folder = os.environ.get("BROWSER_SCREENSHOT_DIR")
-    if not folder:
-        return
+    folder = os.environ.get("BROWSER_SCREENSHOT_DIR") or SCREENSHOTS
     Path(folder).mkdir(parents=True, exist_ok=True)
     width = browser.get_window_size()["width"]
     height = browser.execute_script("return document.documentElement.scrollHeight")
@@ -131,7 +130,8 @@ def test_a_file_chosen_on_the_page_is_measured_shown_and_listed(signed_in, live_
     browser = signed_in
     screenshot(browser, "upload-empty")
     browser.find_element(By.ID, "id_files").send_keys(str(SEED_FILE))
-    assert "1 file" in browser.find_element(By.ID, "selection").text
+    # upload.js lists the choice on the input's change event: wait for it rather than read at once.
+    wait_for(browser, lambda b: "1 file" in b.find_element(By.ID, "selection").text)
     assert SEED_FILE.name in browser.find_element(By.ID, "selection").text
     screenshot(browser, "upload-chosen")
     submit_and_wait(browser, "volume")
@@ -172,6 +172,7 @@ def test_a_file_dropped_on_the_drop_zone_is_measured(signed_in):
 def test_a_folder_is_measured_with_its_skipped_files_and_the_tilt_warning(signed_in):
     browser = signed_in
     browser.find_element(By.ID, "folder-input").send_keys(str(PHANTOM_DIR))
+    wait_for(browser, lambda b: "56 files chosen" in b.find_element(By.ID, "selection").text)
     chosen = browser.find_element(By.ID, "selection").text
     assert "56 files chosen" in chosen
     assert "ct-phantom-philips/ 56 files" in chosen
@@ -195,7 +196,7 @@ def test_an_upload_of_two_series_lists_both_and_leads_to_each(signed_in):
     browser = signed_in
     browser.find_element(By.ID, "folder-input").send_keys(str(PHANTOM_DIR))
     browser.find_element(By.ID, "id_files").send_keys(str(SEED_FILE))
-    assert "57 files chosen" in browser.find_element(By.ID, "selection").text
+    wait_for(browser, lambda b: "57 files chosen" in b.find_element(By.ID, "selection").text)
     listing = submit_and_wait(browser, "upload-measurements")
     upload = Upload.objects.get()
     assert browser.current_url.endswith(upload.get_absolute_url())

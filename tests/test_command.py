@@ -31,6 +31,10 @@ PHANTOM_TOLERANCE_MM3 = 0.005
 """The phantom's reference volume is given to two decimals."""
 
 SERIES_KEYS = {
+    # issue 15: range and body only
+    "threshold_upper",
+    "threshold_upper_modality",
+    "body_only",
     # issue 2
     "series_instance_uid",
     "modality",
@@ -346,3 +350,20 @@ def test_the_phantom_as_text_shows_the_tilt_and_dirfile(tmp_path):
     assert "warning: gantry tilt of 18.5°" in text
     assert "skipped head/DIRFILE: a DICOM directory (DICOMDIR)" in text
     assert text.rstrip().endswith("1 volume(s) measured, 1 file(s) skipped")
+
+
+def test_body_only_and_a_range_from_the_command_line():
+    status, report = measure(PHANTOM_DIR, "--body-only")
+    [series] = report["series"]
+    assert status == 0
+    assert (series["voxels_above"], series["body_only"]) == (957_148, True)  # the head holder left out
+    assert series["voxels_above"] < PHANTOM_VOXELS
+
+    status, text = measure_text(SEED_FILE, "--mode", "modality", "--threshold", "-26", "--upper", "100")
+    assert status == 0
+    assert "upper bound: at most 100 in modality units" in text
+
+
+def test_an_upper_bound_below_the_threshold_is_refused():
+    with pytest.raises(CommandError, match=r"the upper bound \(0.2\) must be above the lower threshold \(0.5\)"):
+        call_command("measure", str(SEED_FILE), "--upper", "0.2", stdout=io.StringIO())

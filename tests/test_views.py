@@ -116,13 +116,16 @@ def test_bad_files_are_listed_and_the_good_one_is_measured(signed_in, django_cap
     assert measurement.voxels_above == SEED_VOXELS
 
 
-def test_an_unfinished_measurement_page_refreshes_itself(signed_in):
+def test_an_unfinished_measurement_page_polls_its_status_and_reloads_only_without_script(signed_in):
     upload(signed_in, SEED_FILE)  # no on-commit callbacks run: the task is never queued
     measurement = Measurement.objects.get()
     assert measurement.state == Measurement.State.QUEUED
     page = signed_in.get(measurement.get_absolute_url()).content.decode()
-    assert 'http-equiv="refresh"' in page
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in page
+    status_url = reverse("volumes:measurement-status", args=[measurement.pk])
+    assert f'data-status-url="{status_url}"' in page
     assert "Waiting for a worker" in page
+    assert signed_in.get(status_url).json() == {"state": "queued", "finished": False}
 
 
 def test_remeasure_keeps_both_measurements(signed_in, django_capture_on_commit_callbacks):

@@ -45,6 +45,18 @@ class ThresholdForm(forms.Form):
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
 
+    upper = forms.CharField(
+        required=False,
+        label="Upper bound (optional)",
+        help_text="Makes it a range: voxels above the threshold and at most this (same units). Empty: no upper bound.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    body_only = forms.BooleanField(
+        required=False,
+        label="Body only: leave out the couch and the air",
+        help_text="Counts only the voxels inside the body (its largest connected part); the first time reads the pixels again.",
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["threshold"].initial = settings.VOLUMES_THRESHOLD
@@ -53,10 +65,14 @@ class ThresholdForm(forms.Form):
         cleaned = super().clean()
         try:
             cleaned["request"] = ThresholdRequest.parse(
-                cleaned.get("mode"), cleaned.get("threshold"), default=settings.VOLUMES_THRESHOLD
+                cleaned.get("mode"),
+                cleaned.get("threshold"),
+                default=settings.VOLUMES_THRESHOLD,
+                upper=cleaned.get("upper"),
+                body_only=bool(cleaned.get("body_only")),
             )
         except InvalidThreshold as error:
-            self.add_error("threshold", str(error))
+            self.add_error(error.field, str(error))
         return cleaned
 
 
@@ -64,7 +80,7 @@ class UploadForm(ThresholdForm):
     files = MultipleFileField(
         help_text="DICOM files (any name), folders or .zip archives.",
     )
-    field_order = ["files", "mode", "threshold"]
+    field_order = ["files", "mode", "threshold", "upper", "body_only"]
 
 
 
@@ -100,3 +116,10 @@ class HistoryForm(forms.Form):
             study_date_to=data.get("study_to"),
             sort=data.get("sort") or "newest",
         )
+
+
+class WindowForm(forms.Form):
+    """A grey window in modality units: center and width (> 0)."""
+
+    center = forms.FloatField()
+    width = forms.FloatField(min_value=1e-6)

@@ -50,6 +50,16 @@ class Series(models.Model):
         blank=True,
         help_text="Per-slice histograms of modality values: re-measuring reads these, not the pixels",
     )
+    body = models.FileField(
+        upload_to="bodies/",
+        blank=True,
+        help_text="Which parts of each slice are the body (couch and air left out), found at the first 'body only'",
+    )
+    body_histogram = models.FileField(
+        upload_to="histograms/",
+        blank=True,
+        help_text="Per-slice histograms of the voxels inside the body: 'body only' re-measures read these",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -138,6 +148,10 @@ class Measurement(models.Model):
     threshold_requested = models.FloatField(
         null=True, blank=True, help_text="The value asked for (normalised or modality units); empty for automatic modes"
     )
+    threshold_upper_requested = models.FloatField(
+        null=True, blank=True, help_text="Upper bound of a range (same units as the threshold); empty for 'above'"
+    )
+    body_only = models.BooleanField(default=False, help_text="Count only the voxels inside the body (couch and air left out)")
     threshold = models.FloatField(null=True, blank=True, help_text="Threshold used, normalised to [0, 1] over the series")
     voxels_above = models.BigIntegerField(null=True, blank=True, help_text="Of the first time point")
     volume_mm3 = models.FloatField(null=True, blank=True, help_text="Of the first time point; empty when unknown")
@@ -171,7 +185,9 @@ class Measurement(models.Model):
         return None if self.volume_mm3 is None else self.volume_mm3 / 1000.0
 
     def threshold_request(self) -> ThresholdRequest:
-        return ThresholdRequest(mode=self.mode, value=self.threshold_requested)
+        return ThresholdRequest(
+            mode=self.mode, value=self.threshold_requested, upper=self.threshold_upper_requested, body_only=self.body_only
+        )
 
     def result_dict(self) -> dict:
         """The result as the API, the page's JSON and the command give it: empty until done."""

@@ -17,14 +17,27 @@ class ThresholdRequestSerializer(serializers.Serializer):
         help_text="A number: in [0, 1] for normalized, in modality units for modality (required there); "
         "automatic modes ignore it. Default: VOLUMES_THRESHOLD.",
     )
+    upper = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="Makes it a range: voxels above the threshold and at most this (same units). Empty: no upper bound.",
+    )
+    body_only = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Count only the voxels inside the body (its largest connected part: couch and air left out).",
+    )
 
     def validate(self, attrs):
         try:
             attrs["request"] = ThresholdRequest.parse(
-                attrs.get("mode"), attrs.get("threshold"), default=settings.VOLUMES_THRESHOLD
+                attrs.get("mode"),
+                attrs.get("threshold"),
+                default=settings.VOLUMES_THRESHOLD,
+                upper=attrs.get("upper"),
+                body_only=bool(attrs.get("body_only")),
             )
         except InvalidThreshold as error:
-            raise serializers.ValidationError({"threshold": [str(error)]}) from None
+            raise serializers.ValidationError({error.field: [str(error)]}) from None
         return attrs
 
 
@@ -95,6 +108,11 @@ class MeasurementSerializer(serializers.Serializer):
     warnings = serializers.ListField(required=False, child=serializers.CharField())
     volume_unavailable_reason = serializers.CharField(required=False, allow_null=True)
     stats = StatsSerializer(required=False, allow_null=True)
+    threshold_upper = serializers.FloatField(required=False, allow_null=True, help_text="A range's upper bound, normalised")
+    threshold_upper_modality = serializers.FloatField(
+        required=False, allow_null=True, help_text="A range's upper bound (at most), in modality units"
+    )
+    body_only = serializers.BooleanField(required=False, help_text="Only the voxels inside the body were counted")
     time_points = TimePointSerializer(
         required=False, allow_null=True, many=True,
         help_text="One entry per time point, in acquisition order, when the contrast was acquired several times",

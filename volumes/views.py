@@ -7,14 +7,15 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import SuspiciousOperation
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import services
 from .api_responses import private_file_view
-from .forms import ApiTokenForm, ThresholdForm, UploadForm
+from .forms import ApiTokenForm, ThresholdForm, UploadForm, WindowForm
+from .imaging.measure import MeasurementError
 from .models import ApiToken, Measurement, Upload
 from .time_series import time_series_chart
 
@@ -77,7 +78,14 @@ def upload_detail(request, pk: int):
 @require_GET
 def measurement_detail(request, pk: int):
     measurement = get_object_or_404(Measurement.objects.for_user(request.user).with_series(), pk=pk)
-    form = ThresholdForm(initial={"mode": measurement.mode, "threshold": threshold_text(measurement)})
+    form = ThresholdForm(
+        initial={
+            "mode": measurement.mode,
+            "threshold": threshold_text(measurement.threshold_requested),
+            "upper": threshold_text(measurement.threshold_upper_requested),
+            "body_only": measurement.body_only,
+        }
+    )
     threshold_modality = measurement.result_dict().get("threshold_modality")
     if measurement.threshold_requested is None and threshold_modality is not None:
         unit = "HU" if measurement.series.modality == "CT" else "modality units"
@@ -102,16 +110,109 @@ def render_measurement(request, measurement: Measurement, form: ThresholdForm, s
         "measurement": measurement,
         "form": form,
         "siblings": measurement.series.measurements.with_series().exclude(pk=measurement.pk)[:SIBLINGS_SHOWN],
-        "refresh": not measurement.is_finished,
+        "refresh_without_script": not measurement.is_finished,
         "time_series": time_series_chart(measurement.result_dict()),
     }
     return render(request, "volumes/measurement_detail.html", context, status=status)
 
 
-def threshold_text(measurement: Measurement) -> str:
-    """The threshold asked for, as a person would type it (300, not 300.0); empty for automatic modes."""
-    value = measurement.threshold_requested
+def threshold_text(value: float | None) -> str:
+    """A threshold asked for, as a person would type it (300, not 300.0); empty when none."""
     return "" if value is None else f"{value:g}"
+
+
+# --- the result page's live parts: its state, the slice viewer, the live threshold ---------------
+
+
+def owned_measurement(request, pk: int) -> Measurement:
+    return get_object_or_404(Measurement.objects.for_user(request.user).with_series(), pk=pk)
+
+
+@login_required
+@require_GET
+def measurement_status(request, pk: int):
+    """What the result page polls while queued or running (one query)."""
+    measurement = owned_measurement(request, pk)
+    return JsonResponse({"state": measurement.state, "finished": measurement.is_finished})
+
+
+@login_required
+@require_GET
+def measurement_viewer(request, pk: int):
+    measurement = owned_measurement(request, pk)
+    if measurement.state != Measurement.State.DONE:
+        return json_error("The measurement has not finished yet.", 409)
+    try:
+        return JsonResponse(services.measurement_viewer(measurement=measurement))
+    except MeasurementError as error:
+        return json_error(f"The slices cannot be shown: {error}.", 409)
+
+
+@login_required
+@require_GET
+def measurement_live(request, pk: int):
+    """The figures at the threshold in the query string, from the stored histograms; nothing is stored."""
+    measurement = owned_measurement(request, pk)
+    form = ThresholdForm(request.GET)
+    if not form.is_valid():
+        errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
+        return json_error(next(iter(errors.values()))[0], 400, fields=errors)
+    try:
+        result = services.measurement_live(series=measurement.series, request=form.cleaned_data["request"])
+    except MeasurementError as error:
+        return json_error(f"The figures cannot be computed: {error}.", 409)
+    return JsonResponse(result.as_dict())
+
+
+def json_error(message: str, status: int, **extra) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+def png_response(picture: bytes) -> HttpResponse:
+    response = HttpResponse(picture, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_GET
+def slice_picture(request, pk: int, number: int):
+    """Slice `number` (1-based, in stack order) windowed at ?center=&width= (modality units)."""
+    measurement = owned_measurement(request, pk)
+    form = WindowForm(request.GET)
+    if not form.is_valid():
+        return json_error("Give the window as center and width (a positive number) in modality units.", 400)
+    window = services.Window(center=form.cleaned_data["center"], width=form.cleaned_data["width"])
+    try:
+        return png_response(services.series_slice_png(series=measurement.series, number=number - 1, window=window))
+    except services.SliceNotFound as error:
+        return json_error(str(error), 404)
+    except MeasurementError as error:
+        return json_error(f"The slice cannot be shown: {error}.", 409)
+
+
+@login_required
+@require_GET
+def slice_mask(request, pk: int, number: int):
+    """Slice `number`'s counted voxels at the threshold in the query string, transparent elsewhere
+    (?outline=1: only their edges)."""
+    measurement = owned_measurement(request, pk)
+    form = ThresholdForm(request.GET)
+    if not form.is_valid():
+        errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
+        return json_error(next(iter(errors.values()))[0], 400, fields=errors)
+    try:
+        picture = services.series_mask_png(
+            series=measurement.series,
+            number=number - 1,
+            request=form.cleaned_data["request"],
+            outline=request.GET.get("outline") == "1",
+        )
+    except services.SliceNotFound as error:
+        return json_error(str(error), 404)
+    except MeasurementError as error:
+        return json_error(f"The mask cannot be shown: {error}.", 409)
+    return png_response(picture)
 
 
 @private_file_view("image/png")

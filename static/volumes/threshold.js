@@ -1,5 +1,5 @@
-// Threshold fields: the hint follows the chosen mode, and the value is greyed out for the automatic
-// modes, which compute it from the series' histogram. Without JavaScript the fields work as they are.
+// Threshold fields: the hint follows the chosen mode, and the value (and the range's upper bound) is
+// greyed out for the automatic modes, which compute it from the series' histogram. Without JavaScript the fields work as they are.
 (function () {
   "use strict";
   var TYPED_HINTS = {
@@ -10,6 +10,7 @@
   Array.prototype.forEach.call(document.querySelectorAll("form.threshold-form"), function (form) {
     var mode = form.querySelector("select[name=mode]");
     var value = form.querySelector("input[name=threshold]");
+    var upper = form.querySelector("input[name=upper]");
     var hint = value && document.getElementById(value.id + "_helptext");
     if (!mode || !value || !hint) { return; }
     // An automatic mode empties the greyed box (its value would not be used) and says what it chose,
@@ -27,6 +28,7 @@
       }
       value.disabled = !typed;
       value.placeholder = typed ? "" : (mode.value === chosenMode ? chosen : "chosen from the histogram");
+      if (upper) { upper.disabled = !typed; }
       hint.textContent = typed ? TYPED_HINTS[mode.value] : AUTOMATIC_HINT;
     }
     mode.addEventListener("change", update);

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -44,19 +44,52 @@ class MeasurementError(Exception):
 
 
 class InvalidThreshold(ValueError):
-    """A threshold request that makes no sense; the message says what to send instead."""
+    """A threshold request that makes no sense; the message says what to send instead.
+
+    `field` names what was wrong: "threshold" or "upper"."""
+
+    def __init__(self, message: str, field: str = "threshold"):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
 class ThresholdRequest:
-    """What the user asked for: a mode and, for the two manual modes, a value."""
+    """What the user asked for: a mode and, for the two manual modes, a value.
+
+    `upper` (same units as `value`, manual modes only) makes it a range: value < v ≤ upper.
+    `body_only` counts only the voxels inside the body (see body.py); the caller passes the body's
+    histogram to measure_histogram, which only reports it.
+    """
 
     mode: str = NORMALIZED
     value: float | None = None
+    upper: float | None = None
+    body_only: bool = False
 
     @classmethod
-    def parse(cls, mode: str | None, value, default: float) -> ThresholdRequest:
-        """Validate user input: mode name, value as text or number; `default` for a missing value."""
+    def parse(cls, mode: str | None, value, default: float, upper=None, body_only: bool = False) -> ThresholdRequest:
+        """Validate user input: mode name, value as text or number; `default` for a missing value.
+
+        `upper`, when given (text or number), is the range's upper bound in the same units."""
+        request = cls.parse_lower(mode, value, default)
+        if upper is None or (isinstance(upper, str) and not upper.strip()):
+            return replace(request, body_only=bool(body_only))
+        if request.mode in AUTOMATIC_MODES:
+            raise InvalidThreshold(
+                "an upper bound needs a threshold you type (normalised or modality), not an automatic mode", "upper"
+            )
+        bound = parse_number(upper, "upper bound", "upper")
+        if request.mode == NORMALIZED and not 0 <= bound <= 1:
+            raise InvalidThreshold(f"a normalised upper bound lies between 0 and 1, not {bound:g}", "upper")
+        if bound <= request.value:
+            raise InvalidThreshold(
+                f"the upper bound ({bound:g}) must be above the lower threshold ({request.value:g})", "upper"
+            )
+        return replace(request, upper=bound, body_only=bool(body_only))
+
+    @classmethod
+    def parse_lower(cls, mode: str | None, value, default: float) -> ThresholdRequest:
         mode = (mode or NORMALIZED).strip().lower()
         if mode == "normalised":
             mode = NORMALIZED
@@ -68,15 +101,20 @@ class ThresholdRequest:
             if mode == MODALITY:
                 raise InvalidThreshold("the modality mode needs a threshold in modality units (e.g. 300 for bone in HU)")
             return cls(mode=mode, value=float(default))
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise InvalidThreshold(f"the threshold {value!r} is not a number") from None
-        if not math.isfinite(number):
-            raise InvalidThreshold(f"the threshold {value!r} is not a finite number")
+        number = parse_number(value, "threshold")
         if mode == NORMALIZED and not 0 <= number <= 1:
             raise InvalidThreshold(f"a normalised threshold lies between 0 and 1, not {number:g}")
         return cls(mode=mode, value=number)
+
+
+def parse_number(value, name: str, field: str = "threshold") -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidThreshold(f"the {name} {value!r} is not a number", field) from None
+    if not math.isfinite(number):
+        raise InvalidThreshold(f"the {name} {value!r} is not a finite number", field)
+    return number
 
 
 @dataclass(frozen=True)
@@ -106,6 +144,9 @@ class SeriesMeasurement:
     (and `trigger_time_ms`, `frame_reference_time_ms`, `acquisition_number`, `temporal_position` where the
     headers give them), in
     acquisition order; the figures above are those of the first."""
+    threshold_upper: float | None = None
+    threshold_upper_modality: float | None = None
+    body_only: bool = False
 
     @property
     def volume_ml(self) -> float | None:
@@ -133,6 +174,9 @@ class SeriesMeasurement:
             "volume_unavailable_reason": self.volume_unavailable_reason,
             "stats": self.stats,
             "time_points": [dict(point) for point in self.time_points] if len(self.time_points) > 1 else None,
+            "threshold_upper": self.threshold_upper,
+            "threshold_upper_modality": self.threshold_upper_modality,
+            "body_only": self.body_only,
         }
 
 
@@ -458,6 +502,10 @@ def measure_histogram(histogram: VolumeHistogram, request: ThresholdRequest) -> 
             threshold_modality = automatic_threshold(request.mode, values, counts)
         above = values > threshold_modality
         threshold = (threshold_modality - low) / span if span > 0 else None
+    upper, upper_modality = None, None
+    if request.upper is not None:
+        upper, upper_modality, at_most = upper_bound(request, values, low, span)
+        above &= at_most
 
     if request.mode == MODALITY and span > 0:
         warnings.extend(out_of_range_warnings(threshold_modality, low, high, histogram.modality))
@@ -491,6 +539,9 @@ def measure_histogram(histogram: VolumeHistogram, request: ThresholdRequest) -> 
         stats=value_statistics(values[above], first_counts[above]),
         volume_label=histogram.volume_label,
         time_points=tuple(points),
+        threshold_upper=upper,
+        threshold_upper_modality=upper_modality,
+        body_only=request.body_only,
     )
     return result, above
 
@@ -544,6 +595,16 @@ def out_of_range_warnings(threshold_modality: float, low: float, high: float, mo
             "every voxel lies above it"
         ]
     return []
+
+
+def upper_bound(request: ThresholdRequest, values: np.ndarray, low: float, span: float):
+    """The range's upper bound in both units, and the (K,) mask of the values at or below it."""
+    if request.mode == NORMALIZED:
+        upper = float(request.upper)
+        at_most = (values - low) / span <= upper if span > 0 else np.ones(len(values), dtype=bool)
+        return upper, low + upper * span, at_most
+    upper_modality = float(request.upper)
+    return ((upper_modality - low) / span if span > 0 else None), upper_modality, values <= upper_modality
 
 
 def slab_summary(widths: np.ndarray | None) -> dict | None:

@@ -65,11 +65,11 @@ def compact(histogram: StoredHistogram) -> StoredHistogram:
     return StoredHistogram(values, counts)
 
 
-def frame_stored_values(image: DicomImage, position: int) -> np.ndarray:
+def frame_stored_values(image: DicomImage, position: int, buffer: FrameBuffer | None = None) -> np.ndarray:
     """The stored values of the frame at `position` of `image.frames` (a mosaic's tile) as a (rows, columns)
-    array of int64 (float64 for float pixel data)."""
+    array of int64 (float64 for float pixel data); with a `buffer`, the raw frame is read into it."""
     frame = image.frames[position]
-    for stored in iter_stored_frames(image, [frame.index]):
+    for stored in iter_stored_frames(image, [frame.index], buffer):
         if image.mosaic is not None:
             stored = tile_of(stored, image, frame.tile)
         return stored_values(stored, image.pixels).reshape(image.rows, image.columns)

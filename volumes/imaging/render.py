@@ -89,3 +89,75 @@ def display_size(histogram: VolumeHistogram, max_pixels: int) -> tuple[int, int]
         height_mm *= row_mm
     scale = max_pixels / max(width_mm, height_mm)
     return max(1, round(width_mm * scale)), max(1, round(height_mm * scale))
+
+
+# --- the viewer's slices: the grey picture once per window, the masks apart ----------------------
+
+MASK_COUNTED = 1
+"""Palette index of a counted voxel in a mask PNG (0 is transparent)."""
+MASK_LEFT_OUT = 2
+"""Palette index of a voxel above the threshold that 'body only' leaves out."""
+MASK_PALETTE = [0, 0, 0, 255, 112, 0, 40, 150, 255]
+MASK_TRANSPARENCY = bytes([0, 255, 255])
+
+
+def grey_slice_png(modality: np.ndarray, center: float, width: float, monochrome1: bool = False) -> bytes:
+    """8-bit grey PNG of a (rows, columns) slice of modality values, windowed linearly.
+
+    center − width/2 is black and center + width/2 white (MONOCHROME1 inverted, as the scanner shows it).
+    """
+    if not width > 0:
+        raise ValueError(f"a window width must be positive, not {width:g}")
+    ramp = np.clip((modality - (center - width / 2)) / width, 0.0, 1.0)
+    if monochrome1:
+        ramp = 1.0 - ramp
+    return png_bytes(Image.fromarray(np.rint(ramp * 255).astype(np.uint8), mode="L"))
+
+
+def mask_png(counted: np.ndarray, left_out: np.ndarray | None = None, outline: bool = False) -> bytes:
+    """Palette PNG, transparent but for the counted voxels (orange) and those left out (blue).
+
+    With `outline`, only the edge of each region is drawn (see edge_of), so that the tissue inside
+    stays visible.
+    """
+    if outline:
+        counted = edge_of(counted)
+        left_out = None if left_out is None else edge_of(left_out)
+    indices = counted.astype(np.uint8) * MASK_COUNTED
+    if left_out is not None:
+        indices[left_out & ~counted] = MASK_LEFT_OUT
+    picture = Image.fromarray(indices, mode="P")
+    picture.putpalette(MASK_PALETTE)
+    picture.info["transparency"] = MASK_TRANSPARENCY
+    return png_bytes(picture, transparency=MASK_TRANSPARENCY)
+
+
+OUTLINE_PIXELS = 2
+"""How thick the outline is drawn: one pixel fades to nothing when a 512² slice is shown smaller."""
+
+
+def edge_of(region: np.ndarray) -> np.ndarray:
+    """The voxels of a (rows, columns) bool region within OUTLINE_PIXELS 4-neighbour steps of its
+    outside (or of the image's edge)."""
+    interior = region
+    for _ in range(OUTLINE_PIXELS):
+        padded = np.pad(interior, 1, constant_values=False)
+        interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:] & interior
+    return region & ~interior
+
+
+def png_bytes(picture: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=False, compress_level=PNG_COMPRESS_LEVEL, **options)
+    return buffer.getvalue()
+
+
+def value_histogram(histogram: VolumeHistogram, bins: int = 128) -> dict:
+    """The series' voxel counts in `bins` equal bins over [min, max] of its modality values."""
+    values, counts = histogram.values, histogram.value_counts
+    low, high = float(values[0]), float(values[-1])
+    if high == low:
+        return {"min": low, "max": high, "counts": [int(counts.sum())]}
+    edges = np.linspace(low, high, bins + 1)
+    binned, _ = np.histogram(values, bins=edges, weights=counts.astype(np.float64))
+    return {"min": low, "max": high, "counts": [int(c) for c in binned]}

@@ -27,6 +27,14 @@ from .measuring import (
 from .scanning import PathsReport, Scan, decode_processes, paths_measure, sources_scan
 from .tokens import token_authenticate, token_create, token_revoke
 from .uploads import UploadRejected, file_sha256, upload_ingest
+from .viewing import (
+    SliceNotFound,
+    Window,
+    measurement_live,
+    measurement_viewer,
+    series_mask_png,
+    series_slice_png,
+)
 
 __all__ = [
     "ExportError", "measurement_mask", "measurement_nifti", "measurement_seg",
@@ -35,4 +43,5 @@ __all__ = [
     "INTERNAL_ERROR_MESSAGE", "PathsReport", "Scan", "UploadRejected", "decode_processes", "file_sha256",
     "measurement_enqueue", "measurement_remeasure", "measurement_rerun", "measurement_run", "paths_measure",
     "series_histogram", "sources_scan", "token_authenticate", "token_create", "token_revoke", "upload_ingest",
+    "SliceNotFound", "Window", "measurement_live", "measurement_viewer", "series_mask_png", "series_slice_png",
 ]

@@ -8,7 +8,8 @@ from ..imaging.measure import measure_histogram
 from ..imaging.reader import read_images
 from ..imaging.sources import SourceFile
 from ..models import Measurement
-from .measuring import series_histogram, series_volume
+from .measuring import series_histogram
+from .scanning import series_volume
 
 
 def measurement_mask(*, measurement: Measurement) -> StackMask:

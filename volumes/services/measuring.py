@@ -9,7 +9,6 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from ..imaging.geometry import VolumeImages, split_into_volumes
 from ..imaging.measure import (
     MeasurementError,
     ThresholdRequest,
@@ -21,7 +20,8 @@ from ..imaging.reader import read_images
 from ..imaging.render import preview_png
 from ..imaging.sources import SourceFile
 from ..models import Measurement, Series
-from .scanning import decode_processes
+from .scanning import decode_processes, series_volume
+from .viewing import series_body_histogram
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +39,21 @@ def measurement_enqueue(*, measurement: Measurement) -> None:
 def measurement_remeasure(*, measurement: Measurement, request: ThresholdRequest) -> Measurement:
     """Measure the same volume again at another threshold; the earlier measurement is kept.
 
-    When the series' histograms are stored this is arithmetic on them and runs at once; otherwise
-    (the first measurement has not finished) the new one is queued.
+    When the series' histograms are stored (and, for body only, the body's) this is arithmetic on
+    them and runs at once; otherwise (the first measurement has not finished, or the body has not
+    been found yet) the new one is queued.
     """
-    again = Measurement(series=measurement.series, mode=request.mode, threshold_requested=request.value)
+    again = Measurement(
+        series=measurement.series,
+        mode=request.mode,
+        threshold_requested=request.value,
+        threshold_upper_requested=request.upper,
+        body_only=request.body_only,
+    )
     again.full_clean()
     again.save()
-    if measurement.series.histogram:
+    series = measurement.series
+    if series.histogram and (not request.body_only or series.body_histogram):
         return measurement_run(measurement=again)
     measurement_enqueue(measurement=again)
     return again
@@ -59,7 +67,10 @@ def measurement_run(*, measurement: Measurement) -> Measurement:
     measurement.save(update_fields=["state", "started_at", "error_message"])
     try:
         histogram = series_histogram(series=measurement.series)
-        result, above = measure_histogram(histogram, measurement.threshold_request())
+        request = measurement.threshold_request()
+        if request.body_only:
+            histogram = series_body_histogram(series=measurement.series, histogram=histogram)
+        result, above = measure_histogram(histogram, request)
         picture = preview_png(histogram, above)
     except MeasurementError as error:
         return measurement_fail(measurement=measurement, message=str(error))
@@ -106,19 +117,6 @@ def series_histogram(*, series: Series) -> VolumeHistogram:
     series.histogram.save(f"series-{series.pk}.npz", ContentFile(histogram.to_bytes()), save=False)
     series.save(update_fields=["histogram"])
     return histogram
-
-
-def series_volume(*, series: Series, images: list) -> VolumeImages:
-    """The row's volume among what its stored files hold: the files of one contrast give it alone (with
-    its time points); a multi-frame file holding several contrasts is split again and the row's taken."""
-    volumes = split_into_volumes(images)
-    if len(volumes) > 1:
-        volumes = [volume for volume in volumes if volume.volume_label == series.volume_label]
-    if len(volumes) != 1:
-        raise MeasurementError(
-            f"the series' stored files no longer hold the contrast {series.volume_label or 'of this series'!r} alone"
-        )
-    return replace(volumes[0], part=series.part, volume_label=series.volume_label)
 
 
 def measurement_rerun(*, measurement: Measurement) -> Measurement:

@@ -4,13 +4,14 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from django.conf import settings
 
 from ..imaging.archives import unpack_sources
 from ..imaging.export import ExportError, MaskFiles, stack_mask, write_mask_files
+from ..imaging.body import measure_body
 from ..imaging.geometry import VolumeImages, split_into_volumes
 from ..imaging.images import DicomImage
 from ..imaging.measure import (
@@ -21,6 +22,7 @@ from ..imaging.measure import (
     measure_histogram,
 )
 from ..imaging.reader import read_images
+from ..imaging.slices import slice_stack
 from ..imaging.sources import Skipped, SourceFile, collect_paths
 
 
@@ -93,6 +95,8 @@ def paths_measure(*, paths: list[Path], request: ThresholdRequest, masks: MaskFi
         for number, volume in enumerate(scan.volumes, start=1):
             try:
                 histogram = histogram_volume(volume, processes=decode_processes())
+                if request.body_only:
+                    histogram = measure_body(histogram, slice_stack(volume))[1]
             except MeasurementError as error:
                 skipped.extend(Skipped(image.name, str(error)) for image in volume.images)
                 continue
@@ -114,3 +118,14 @@ def volume_export(volume: VolumeImages, histogram, above, result: SeriesMeasurem
     return {**entry, "files": [str(path) for path in written], "error": None}
 
 
+def series_volume(*, series, images: list) -> VolumeImages:
+    """The volume of a Series row (its `part` and `volume_label`) among what its stored files hold: the files of one contrast give it alone (with
+    its time points); a multi-frame file holding several contrasts is split again and the row's taken."""
+    volumes = split_into_volumes(images)
+    if len(volumes) > 1:
+        volumes = [volume for volume in volumes if volume.volume_label == series.volume_label]
+    if len(volumes) != 1:
+        raise MeasurementError(
+            f"the series' stored files no longer hold the contrast {series.volume_label or 'of this series'!r} alone"
+        )
+    return replace(volumes[0], part=series.part, volume_label=series.volume_label)

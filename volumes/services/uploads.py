@@ -85,6 +85,8 @@ def store_scan(*, owner, scan: Scan, request: ThresholdRequest) -> Upload:
                     upload=upload,
                     mode=request.mode,
                     threshold_requested=request.value,
+                    threshold_upper_requested=request.upper,
+                    body_only=request.body_only,
                 )
                 measurement.full_clean()
                 measurement.save()
@@ -147,9 +149,10 @@ def series_store(*, owner, volume: VolumeImages, written: list[str], skipped: li
         added = True
     if added and series.histogram:
         # New slices change the volume: the histograms are built again at the next measurement.
-        series.histogram.delete(save=False)
-        series.histogram = ""
-        series.save(update_fields=["histogram"])
+        for stored_file in (series.histogram, series.body, series.body_histogram):
+            if stored_file:
+                stored_file.delete(save=False)
+        series.save(update_fields=["histogram", "body", "body_histogram"])
     return series
 
 

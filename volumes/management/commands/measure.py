@@ -1,4 +1,4 @@
-"""`manage.py measure PATH... [--threshold T] [--mode M] [--json]`: the service on files, no database."""
+"""`manage.py measure PATH... [--threshold T] [--mode M] [--upper U] [--body-only] [--json]`: the service on files, no database."""
 import json
 import warnings
 from contextlib import contextmanager
@@ -41,6 +41,16 @@ class Command(BaseCommand):
             choices=MODES,
             help="how the threshold is given (normalized, modality) or chosen on the series histogram",
         )
+        parser.add_argument(
+            "--upper",
+            default=None,
+            help="upper bound, in the threshold's units: count the voxels above --threshold and at most this (a range)",
+        )
+        parser.add_argument(
+            "--body-only",
+            action="store_true",
+            help="count only the voxels inside the body (the largest connected part: the couch and the air left out)",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
         parser.add_argument(
             "--seg", type=Path, metavar="FILE",
@@ -55,7 +65,13 @@ class Command(BaseCommand):
         if options["mode"] in AUTOMATIC_MODES and options["threshold"] is not None:
             raise CommandError(f"--threshold cannot be given with --mode {options['mode']}: that mode chooses it")
         try:
-            request = ThresholdRequest.parse(options["mode"], options["threshold"], default=settings.VOLUMES_THRESHOLD)
+            request = ThresholdRequest.parse(
+                options["mode"],
+                options["threshold"],
+                default=settings.VOLUMES_THRESHOLD,
+                upper=options["upper"],
+                body_only=options["body_only"],
+            )
         except InvalidThreshold as error:
             raise CommandError(str(error)) from None
         masks = None
@@ -78,6 +94,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  threshold ({result.mode}): {threshold} normalised = {result.threshold_modality:.6g} in modality units"
             )
+            if result.threshold_upper_modality is not None:
+                self.stdout.write(f"  upper bound: at most {result.threshold_upper_modality:.6g} in modality units")
+            if result.body_only:
+                self.stdout.write("  body only: the couch and the air left out")
             self.stdout.write(f"  voxels above: {result.voxels_above:,} of {result.total_voxels:,}")
             if result.volume_mm3 is None:
                 self.stdout.write(self.style.WARNING(f"  volume: not available: {result.volume_unavailable_reason}"))
