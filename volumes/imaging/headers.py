@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pydicom import config
 from pydicom.charset import convert_encodings, default_encoding
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
@@ -59,13 +58,8 @@ CONVERTED_VRS = frozenset(("AS", "CS", "DA", "DS", "FD", "FL", "IS", "LO", "SH",
 """VRs whose values are converted here (by pydicom's converter); others are left to pydicom."""
 NUMBER_BYTES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8}
 
-CONVERTED: dict[tuple, Any] = {}
-"""Values converted so far, by (tag, VR, bytes, encodings): the files of a series repeat most of
-their header (size, spacing, orientation, rescale, UIDs of study and series), so most values are
-converted once per series instead of once per file. The same bytes always convert to the same
-value; a value that pydicom warns about is warned about the first time only."""
 MAX_CONVERTED = 8192
-"""CONVERTED is emptied when it reaches this many values (values unique to each file add up)."""
+"""ConvertedValues forgets all it holds when it reaches this many values (values unique to each file add up)."""
 ENCODED_VRS = frozenset(vr.encode() for vr in VR)
 LONG_LENGTH_VRS = frozenset(vr.encode() for vr in EXPLICIT_VR_LENGTH_32)
 EXPLICIT_ELEMENT = struct.Struct("<HH2sH")
@@ -130,6 +124,28 @@ class HeaderElement(NamedTuple):
     value: Any
 
 
+class ConvertedValues:
+    """Header values converted so far, by (tag, VR, bytes, encodings): the files of a series repeat
+    most of their header (size, spacing, orientation, rescale, UIDs of study and series), so most
+    values are converted once per series instead of once per file. The same bytes always convert to
+    the same value; a value that pydicom warns about is warned about the first time only. Kept for
+    the life of a process by its `ReadingRuntime`."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple, Any] = {}
+
+    def convert(self, vr: str, raw: RawDataElement, encodings) -> Any:
+        """pydicom's value of `raw`, converted once for the same bytes."""
+        key = (raw.tag, vr, raw.value, encodings if isinstance(encodings, str) else tuple(encodings))
+        value = self._values.get(key, self)
+        if value is self:
+            value = convert_value(vr, raw, encodings)
+            if len(self._values) >= MAX_CONVERTED:
+                self._values.clear()
+            self._values[key] = value
+        return value
+
+
 class PlainHeader:
     """The top-level elements of a plain file: which are present, and the values of the kept ones.
 
@@ -146,6 +162,7 @@ class PlainHeader:
         implicit: bool,
         file_meta: PlainHeader | None,
         load_dataset: Callable[[], Any],
+        converted: ConvertedValues,
         layout: Layout | None = None,
     ) -> None:
         self.layout = layout  # how the file is laid out, for `scan_plain_header(like=...)`
@@ -155,6 +172,7 @@ class PlainHeader:
         self._implicit = implicit
         self._file_meta = file_meta
         self._load_dataset = load_dataset
+        self._converted = converted
         self._dataset = None
         self._values: dict[int, Any] = {}
         self._encodings = None
@@ -246,13 +264,7 @@ class PlainHeader:
         if raw is None or vr not in CONVERTED_VRS or raw.length % NUMBER_BYTES.get(vr, 1):
             return getattr(self._full(), keyword)
         encodings = self._character_set() if tag != SPECIFIC_CHARACTER_SET else default_encoding
-        key = (tag, vr, raw.value, encodings if isinstance(encodings, str) else tuple(encodings))
-        value = CONVERTED.get(key, CONVERTED)
-        if value is CONVERTED:
-            value = convert_value(vr, raw, encodings)
-            if len(CONVERTED) >= MAX_CONVERTED:
-                CONVERTED.clear()
-            CONVERTED[key] = value
+        value = self._converted.convert(vr, raw, encodings)
         self._values[tag] = value
         return value
 
@@ -273,7 +285,9 @@ def differ(raw: RawDataElement | None, other: RawDataElement | None) -> bool:
     return raw is None or other is None or (raw.VR, raw.value) != (other.VR, other.value)
 
 
-def scan_plain_header(path: Path, load_dataset: Callable[[], Any], like: PlainHeader | None = None) -> PlainHeader | None:
+def scan_plain_header(
+    path: Path, load_dataset: Callable[[], Any], converted: ConvertedValues, like: PlainHeader | None = None
+) -> PlainHeader | None:
     """The header of a plain file, walked without pydicom; None for any other file.
 
     Plain: a 128-byte preamble and DICM, file meta information with an Implicit or Explicit VR
@@ -282,21 +296,19 @@ def scan_plain_header(path: Path, load_dataset: Callable[[], Any], like: PlainHe
     asked something it did not keep. `like`, the header of another file of the series, is followed
     first (see `follow_layout`); the file is walked when it does not match.
     """
-    if config.data_element_callback is not None:
-        return None
     try:
         with open(path, "rb") as f:
             if like is not None and like.layout is not None:
-                header = follow_layout(f, like.layout, load_dataset)
+                header = follow_layout(f, like.layout, load_dataset, converted)
                 if header is not None:
                     return header
                 f.seek(0)
-            return walk_header(Cursor(f), load_dataset)
+            return walk_header(Cursor(f), load_dataset, converted)
     except (NotPlain, OSError, struct.error, UnicodeDecodeError):
         return None
 
 
-def walk_header(cursor: Cursor, load_dataset: Callable[[], Any]) -> PlainHeader:
+def walk_header(cursor: Cursor, load_dataset: Callable[[], Any], converted: ConvertedValues) -> PlainHeader:
     if cursor.take(132)[128:] != b"DICM":
         raise NotPlain("no preamble")
     meta_layout: list[LaidOut] = []
@@ -323,7 +335,9 @@ def walk_header(cursor: Cursor, load_dataset: Callable[[], Any]) -> PlainHeader:
             present=frozenset(present),
             header_bytes=header_bytes,
         )
-    return plain_header(meta_elements, elements, layout, implicit, meta_present, present, stopped_at_pixels, load_dataset)
+    return plain_header(
+        meta_elements, elements, layout, implicit, meta_present, present, stopped_at_pixels, load_dataset, converted
+    )
 
 
 def layout_steps(laid_out: list[LaidOut], kept: dict[int, RawDataElement], first: bytes | None) -> tuple[Kept | Span, ...]:
@@ -364,14 +378,14 @@ def looks_explicit(first: bytes) -> bool | None:
     return 0x40 < first[4] < 0x5B and 0x40 < first[5] < 0x5B
 
 
-def plain_header(meta_elements, elements, layout, implicit, meta_present, present, stopped_at_pixels, load_dataset):
-    file_meta = PlainHeader(meta_elements, meta_present, None, False, None, lambda: load_dataset().file_meta)
+def plain_header(meta_elements, elements, layout, implicit, meta_present, present, stopped_at_pixels, load_dataset, converted):
+    file_meta = PlainHeader(meta_elements, meta_present, None, False, None, lambda: load_dataset().file_meta, converted)
     return PlainHeader(
-        elements, present, PIXEL_DATA if stopped_at_pixels else None, implicit, file_meta, load_dataset, layout
+        elements, present, PIXEL_DATA if stopped_at_pixels else None, implicit, file_meta, load_dataset, converted, layout
     )
 
 
-def follow_layout(f, layout: Layout, load_dataset: Callable[[], Any]) -> PlainHeader | None:
+def follow_layout(f, layout: Layout, load_dataset: Callable[[], Any], converted: ConvertedValues) -> PlainHeader | None:
     """The header of a file laid out as another: the same elements in the same order; None when it is not.
 
     The files of a series repeat one another's elements; only some values differ (UIDs, positions,
@@ -394,7 +408,7 @@ def follow_layout(f, layout: Layout, load_dataset: Callable[[], Any]) -> PlainHe
     if follow_elements(block, at, layout.data, layout.implicit, KEPT_TAGS, elements) is None:
         return None
     return plain_header(
-        meta_elements, elements, layout, layout.implicit, layout.meta_present, layout.present, True, load_dataset
+        meta_elements, elements, layout, layout.implicit, layout.meta_present, layout.present, True, load_dataset, converted
     )
 
 
