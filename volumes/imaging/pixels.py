@@ -7,9 +7,22 @@ from collections.abc import Iterator
 import numpy as np
 import pydicom
 from pydicom.pixels import iter_pixels
+from pydicom.uid import JPEG2000, JPEG2000Lossless, JPEGLosslessSV1, JPEGLSLossless, JPEGLSNearLossless, RLELossless
 
 from .images import DicomImage, NotAnImage, PixelLayout, StoredHistogram, describe
 from .word_counts import WordCounting
+
+
+DECODING_PLUGINS = {
+    RLELossless: "pylibjpeg",
+    JPEG2000Lossless: "pylibjpeg",
+    JPEG2000: "pylibjpeg",
+    JPEGLSLossless: "pyjpegls",
+    JPEGLSNearLossless: "pyjpegls",
+    JPEGLosslessSV1: "pylibjpeg",
+}
+"""The decoding plugin pydicom is asked to use per transfer syntax: the fastest that pydicom
+supports, measured by `bench/compressed.py` (README, Benchmark); other syntaxes: pydicom's choice."""
 
 
 class FrameBuffer:
@@ -74,7 +87,8 @@ def iter_stored_frames(image: DicomImage, wanted: range, buffer: FrameBuffer | N
         ds = pydicom.dcmread(image.path, force=True)
         if not ds.file_meta.get("TransferSyntaxUID"):
             ds.file_meta.TransferSyntaxUID = layout.transfer_syntax_uid
-        yield from iter_pixels(ds, indices=wanted, raw=True)
+        plugin = DECODING_PLUGINS.get(layout.transfer_syntax_uid, "")
+        yield from iter_pixels(ds, indices=wanted, raw=True, decoding_plugin=plugin)
     except NotAnImage:
         raise
     except Exception as error:  # decoders raise many kinds on damaged data
