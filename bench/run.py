@@ -56,6 +56,7 @@ from volumes.imaging.measure import (  # noqa: E402
     measure_histogram,
 )
 from volumes.imaging.pixels import read_into  # noqa: E402
+from volumes.imaging import reader as reader_module  # noqa: E402
 from volumes.imaging.runtime import ReadingRuntime  # noqa: E402
 from volumes.imaging.word_counts import BINCOUNT, SORTING, forced_word_counting  # noqa: E402
 from volumes.imaging.reader import read_images  # noqa: E402
@@ -185,7 +186,23 @@ def new_runtime(counting: str) -> ReadingRuntime:
     return ReadingRuntime(None if counting == "measured" else forced_word_counting(counting))
 
 
-def child_variant(variant: str, folder: Path, counting: str) -> None:
+HEADER_READINGS = ("follow", "walk", "pydicom")
+"""How ours reads headers: as it does (walk the first file of a run, follow its layout in the next),
+walking every file (no layout follower), or pydicom's dcmread for every file (no walker either)."""
+
+
+def read_headers_by(how: str) -> None:
+    """Make this process read headers `how` (before its pool forks): for the figures that decide
+    whether the walker and the layout follower earn their lines (README, Benchmark)."""
+    if how in ("walk", "pydicom"):
+        reader_module.ImageReader._like_previous = lambda self, *args: None
+        scan = reader_module.scan_plain_header
+        reader_module.scan_plain_header = lambda path, load, converted, like=None: scan(path, load, converted)
+    if how == "pydicom":
+        ReadingRuntime.walks_headers = staticmethod(lambda: False)
+
+
+def child_variant(variant: str, folder: Path, counting: str, headers: str) -> None:
     """Serve timed runs of one variant: warm up, say so, then time one run per "run" line on stdin
     ("cold": with a new runtime, as a new worker's first series: it measures how to count pixel
     words and starts its processes).
@@ -201,7 +218,7 @@ def child_variant(variant: str, folder: Path, counting: str) -> None:
     runtime = new_runtime(counting)
     voxels = count(folder, runtime)  # warm-up: page cache, imports made on first use, ours' pool of processes
     print(json.dumps({"voxels": voxels, "counting": runtime.word_counting.method,
-                      "counting_reason": runtime.word_counting.reason}), flush=True)
+                      "counting_reason": runtime.word_counting.reason, "headers": headers}), flush=True)
     for line in sys.stdin:
         if line.strip() not in ("run", "cold"):
             break
@@ -219,7 +236,7 @@ def child_variant(variant: str, folder: Path, counting: str) -> None:
     }), flush=True)
 
 
-def time_variants(folder: Path, repeats: int, budget_s: float, counting: str) -> dict[str, dict]:
+def time_variants(folder: Path, repeats: int, budget_s: float, options: list[str]) -> dict[str, dict]:
     """Time every variant in rounds, each round running each variant once, in a rotating order.
 
     The machine's speed drifts over minutes; interleaving the variants exposes them all to the same
@@ -228,7 +245,7 @@ def time_variants(folder: Path, repeats: int, budget_s: float, counting: str) ->
     """
     children = {}
     for variant in VARIANTS:  # one at a time: warm-ups must not overlap
-        command = [sys.executable, str(Path(__file__).resolve()), "--child", variant, str(folder), "--counting", counting]
+        command = [sys.executable, str(Path(__file__).resolve()), "--child", variant, str(folder), *options]
         child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         children[variant] = (child, read_reply(child, variant))
     times: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
@@ -259,6 +276,7 @@ def time_variants(folder: Path, repeats: int, budget_s: float, counting: str) ->
             "median_s": runs[len(runs) // 2],
             "runs": len(runs),
             "counting": ready["counting"],
+            "headers": ready["headers"],
             "counting_reason": ready["counting_reason"],
             **memory,
         }
@@ -356,6 +374,7 @@ def report_size(slices: int, results: dict[str, dict], judge: bool) -> list[str]
         f"  ours starting its processes in the run (a new worker's first series): best {ours['cold_best_s']:.3f} s, "
         f"median {ours['cold_median_s']:.3f} s"
     )
+    lines.append(f"  ours read headers by: {ours['headers']}")
     lines.append(f"  ours counted pixel words by {ours['counting']}: {ours['counting_reason']}")
     lines.append(f"  voxel counts agree: {'yes' if agree else 'NO'}")
     lines += [f"{text:38} (target {target}: {verdict(ok)})" if judge else text for text, target, ok in targets]
@@ -384,6 +403,10 @@ def main() -> None:
         "--counting", choices=("measured", BINCOUNT, SORTING), default="measured",
         help="how ours counts pixel words: as a worker does (measured), or forced one way",
     )
+    parser.add_argument(
+        "--headers", choices=HEADER_READINGS, default="follow",
+        help="how ours reads headers: as it does (follow), walking each file, or pydicom's dcmread",
+    )
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -391,7 +414,8 @@ def main() -> None:
         if variant == "remeasure":
             print(json.dumps(child_remeasure(folder, args.repeats)))
         else:
-            child_variant(variant, folder, args.counting)
+            read_headers_by(args.headers)
+            child_variant(variant, folder, args.counting, args.headers)
         return
 
     print("\n".join(machine_lines()), flush=True)
@@ -404,7 +428,7 @@ def main() -> None:
         print(f"series    {slices} slices in {shown} ({time.perf_counter() - t0:.1f} s to generate or check)", flush=True)
     peaks = {}
     for slices, folder in folders.items():
-        results = time_variants(folder, args.repeats, args.budget, args.counting)
+        results = time_variants(folder, args.repeats, args.budget, ["--counting", args.counting, "--headers", args.headers])
         remeasure = run_child("remeasure", str(folder), "--repeats", str(args.repeats))
         print()
         print("\n".join(report_size(slices, results, judge=slices == max(folders))))

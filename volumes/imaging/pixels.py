@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import pydicom
 from pydicom.pixels import iter_pixels
-from pydicom.uid import JPEG2000, JPEG2000Lossless, JPEGLosslessSV1, JPEGLSLossless, JPEGLSNearLossless, RLELossless
+from pydicom.uid import UID, JPEG2000, JPEG2000Lossless, JPEGLosslessSV1, JPEGLSLossless, JPEGLSNearLossless, RLELossless
 
 from .images import DicomImage, NotAnImage, PixelLayout, StoredHistogram, describe
 from .word_counts import WordCounting
@@ -84,10 +84,15 @@ def iter_stored_frames(image: DicomImage, wanted: range, buffer: FrameBuffer | N
                 yield raw.view(dtype)
         return
     try:
+        plugin = DECODING_PLUGINS.get(layout.transfer_syntax_uid, "")
+        if UID(layout.transfer_syntax_uid).is_encapsulated:
+            # Compressed files always name their transfer syntax: pydicom reads only the elements
+            # that describe the pixels, then the frames wanted, instead of parsing the whole file.
+            yield from iter_pixels(image.path, indices=wanted, raw=True, decoding_plugin=plugin)
+            return
         ds = pydicom.dcmread(image.path, force=True)
         if not ds.file_meta.get("TransferSyntaxUID"):
             ds.file_meta.TransferSyntaxUID = layout.transfer_syntax_uid
-        plugin = DECODING_PLUGINS.get(layout.transfer_syntax_uid, "")
         yield from iter_pixels(ds, indices=wanted, raw=True, decoding_plugin=plugin)
     except NotAnImage:
         raise
