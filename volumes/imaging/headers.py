@@ -1,7 +1,7 @@
 """A fast reader for the headers of plain DICOM files, answering like a pydicom Dataset.
 
-pydicom's dcmread builds a Dataset of every element of a file (about 0.7 ms for a CT header) and
-then converts each value asked for through its hooks (as much again). A series holds hundreds of
+pydicom's dcmread builds a Dataset of every element of a file and then converts each value asked
+for through its hooks (README, Benchmark, gives what each costs). A series holds hundreds of
 files, so `scan_plain_header` walks the elements itself, keeps the bytes of the few elements the
 measurement reads (KEPT_KEYWORDS) and converts them with pydicom's own value converter: every value
 is the one pydicom gives. Anything else asked of it (the value of another element, a sequence, an

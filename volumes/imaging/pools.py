@@ -18,8 +18,8 @@ PARENT_CHECK_SECONDS = 1.0
 
 BATCHES_PER_PROCESS = 2
 """How many batches each process of `parallel_map` takes: few enough to keep round trips rare (each
-batch's results are pickled, sent and unpickled while the other process reads; 2 measured faster
-than 1, 4 or 8 on a 600-slice series), more than one so that a process slowed by other work does
+batch's results are pickled, sent and unpickled while the other process reads; README gives
+the figures), more than one so that a process slowed by other work does
 not hold up the rest for long."""
 
 
