@@ -6,7 +6,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,6 +28,8 @@ def parallel_map(function: Callable, items: list, processes: int, runtime: Readi
     Each process takes its share in a few large batches: fewer round trips between processes.
     `function` runs in a pool process, where `runtime.process_runtime()` is the `runtime` given here.
     """
+    from concurrent.futures.process import BrokenProcessPool
+
     pool = runtime.pool(processes)
     batch = max(1, math.ceil(len(items) / (processes * BATCHES_PER_PROCESS)))
     try:

@@ -7,15 +7,17 @@ use); a test makes its own and passes it to `read_images`, `ImageReader` or `his
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
 from pydicom import config
 
 from .headers import ConvertedValues
 from .pools import exit_with_parent
 from .word_counts import WordCounting, measure_word_counting
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 
 class ReadingRuntime:
@@ -54,6 +56,9 @@ class ReadingRuntime:
             self._pools, self._pools_of = {}, os.getpid()
         pool = self._pools.get(processes)
         if pool is None:
+            import multiprocessing  # here: a process that reads one file never needs them
+            from concurrent.futures import ProcessPoolExecutor
+
             self.word_counting  # noqa: B018  measured here, once, rather than in every process
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else None)
