@@ -109,11 +109,11 @@ def test_multiframe_files_read_as_with_pydicom(tmp_path, monkeypatch):
         (SeriesSpec(transfer_syntax=ImplicitVRLittleEndian), True),
         (SeriesSpec(transfer_syntax=ExplicitVRBigEndian), False),
         (SeriesSpec(transfer_syntax=DeflatedExplicitVRLittleEndian), False),
-        (SeriesSpec(transfer_syntax=RLELossless), False),
+        (SeriesSpec(transfer_syntax=RLELossless), True),
     ],
     ids=["explicit little", "implicit little", "big", "deflated", "rle"],
 )
-def test_only_plain_little_endian_files_are_walked(spec, walked, tmp_path):
+def test_little_endian_files_are_walked_uncompressed_or_compressed_but_not_big_endian_or_deflated(spec, walked, tmp_path):
     path = write_series(tmp_path, spec)[0]
     assert (headers.scan_plain_header(path, lambda: None, headers.ConvertedValues()) is not None) is walked
 

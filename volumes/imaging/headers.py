@@ -5,9 +5,10 @@ for through its hooks (README, Benchmark, gives what each costs). A series holds
 files, so `scan_plain_header` walks the elements itself, keeps the bytes of the few elements the
 measurement reads (KEPT_KEYWORDS) and converts them with pydicom's own value converter: every value
 is the one pydicom gives. Anything else asked of it (the value of another element, a sequence, an
-unusual VR) is answered by pydicom's full parse, made on first need. A file that is not plain
-(no preamble, big-endian, compressed, deflated, irregular elements) gives None: the caller reads it
-with pydicom as before. The files of a series repeat one another's header, so a file can also be
+unusual VR) is answered by pydicom's full parse, made on first need. Compressed files are walked
+too, up to their encapsulated Pixel Data (the frames are pydicom's to decode). A file that is not
+plain (no preamble, big-endian, deflated, irregular elements, compressed pixel data that does not
+end the file) gives None: the caller reads it with pydicom as before. The files of a series repeat one another's header, so a file can also be
 read by following the layout of one read before (`follow_layout`): comparing bytes, not decoding them.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pydicom.charset import convert_encodings, default_encoding
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.tag import BaseTag
+from pydicom.uid import AllTransferSyntaxes
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 from pydicom.values import convert_value
 
@@ -33,6 +35,11 @@ TRANSFER_SYNTAX_UID = 0x00020010
 ITEM = 0xFFFEE000
 SEQUENCE_END = 0xFFFEE0DD
 UNDEFINED_LENGTH = 0xFFFFFFFF
+SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+ENCAPSULATED_SYNTAXES = frozenset(
+    str(syntax) for syntax in AllTransferSyntaxes if syntax.is_encapsulated and not syntax.is_deflated
+)
+"""Compressed transfer syntaxes: their data sets are Explicit VR Little Endian up to the encapsulated Pixel Data."""
 
 READ_BYTES = 16384
 """How much of a file is read at a time: a CT header and its private blobs fit in one read."""
@@ -298,14 +305,25 @@ def scan_plain_header(
     """
     try:
         with open(path, "rb") as f:
+            header = None
             if like is not None and like.layout is not None:
                 header = follow_layout(f, like.layout, load_dataset, converted)
-                if header is not None:
-                    return header
                 f.seek(0)
-            return walk_header(Cursor(f), load_dataset, converted)
+            if header is None:
+                header = walk_header(Cursor(f), load_dataset, converted)
+            pixels = header.get_item(PIXEL_DATA, keep_deferred=True)
+            if pixels is not None and pixels.length == UNDEFINED_LENGTH and not ends_encapsulated(f):
+                return None
+            return header
     except (NotPlain, OSError, struct.error, UnicodeDecodeError):
         return None
+
+
+def ends_encapsulated(f) -> bool:
+    """Whether the file ends with the Sequence Delimitation Item that closes compressed pixel data:
+    pydicom drops Pixel Data whose file ends before it, and says so; the walk does not read the frames."""
+    f.seek(-len(SEQUENCE_DELIMITER), os.SEEK_END)
+    return f.read(len(SEQUENCE_DELIMITER)) == SEQUENCE_DELIMITER
 
 
 def walk_header(cursor: Cursor, load_dataset: Callable[[], Any], converted: ConvertedValues) -> PlainHeader:
@@ -361,12 +379,13 @@ def layout_steps(laid_out: list[LaidOut], kept: dict[int, RawDataElement], first
 
 
 def plain_syntax_is_implicit(meta_elements: dict[int, RawDataElement]) -> bool | None:
-    """Whether the transfer syntax is Implicit VR Little Endian; None when it is neither that nor Explicit."""
+    """Whether the transfer syntax is Implicit VR Little Endian; False for Explicit VR Little Endian and
+    the compressed syntaxes (whose data sets are encoded so); None for any other (big endian, deflated)."""
     syntax_element = meta_elements.get(TRANSFER_SYNTAX_UID)
     if syntax_element is None:
         return None
     syntax = (syntax_element.value or b"").decode(default_encoding).rstrip("\0 ")  # as convert_UI reads it
-    if syntax not in (IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN):
+    if syntax not in (IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN) and syntax not in ENCAPSULATED_SYNTAXES:
         return None
     return syntax == IMPLICIT_VR_LITTLE_ENDIAN
 
@@ -511,8 +530,8 @@ def walk_elements(
         previous = tag
         present.add(tag)
         header = block[start:at]
-        if length == UNDEFINED_LENGTH:
-            if tag == PIXEL_DATA or not is_sequence(tag, vr):
+        if length == UNDEFINED_LENGTH and tag != PIXEL_DATA:  # Pixel Data: compressed frames, not walked
+            if not is_sequence(tag, vr):
                 raise NotPlain("an undefined length that is not a sequence")
             skip_sequence(cursor, implicit, 1)
             same_block = cursor.block is block
