@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import struct
 import subprocess
 import sys
 import time
@@ -109,12 +110,13 @@ def encode_jpeg_lossless(pixels: np.ndarray, precision: int) -> bytes:
         has = length > k
         bits[starts[has] + k] = (value[has] >> (length[has] - 1 - k)) & 1
     scan = np.packbits(bits).tobytes().replace(b"\xff", b"\xff\x00")
-    frame_header = int(precision).to_bytes(1, "big") + rows.to_bytes(2, "big") + columns.to_bytes(2, "big") + bytes([1, 1, 0x11, 0])
+    frame_header = struct.pack(">BHHB", precision, rows, columns, 1) + bytes([1, 0x11, 0])
     table_bits = [0] * 16
     table_bits[LOSSLESS_CODE_BITS - 1] = 17
     huffman = bytes([0x00]) + bytes(table_bits) + bytes(range(17))
     scan_header = bytes([1, 1, 0x00, 1, 0, 0])
-    return b"\xff\xd8" + segment(0xFFC4, huffman) + segment(0xFFC3, frame_header) + segment(0xFFDA, scan_header) + scan + b"\xff\xd9"
+    segments = segment(0xFFC4, huffman) + segment(0xFFC3, frame_header) + segment(0xFFDA, scan_header)
+    return b"\xff\xd8" + segments + scan + b"\xff\xd9"
 
 
 def segment(marker: int, payload: bytes) -> bytes:
@@ -242,7 +244,8 @@ def main() -> None:
     for name in args.syntaxes:
         t0 = time.perf_counter()
         folder = series_folder(args.out, args.slices, name)
-        print(f"series    {folder.relative_to(BENCH.parent)} ({time.perf_counter() - t0:.1f} s to generate or check)", flush=True)
+        took = time.perf_counter() - t0
+        print(f"series    {folder.relative_to(BENCH.parent)} ({took:.1f} s to generate or check)", flush=True)
     for name in args.syntaxes:
         print()
         print("\n".join(report(name, SYNTAXES[name], args.out / f"ct-{args.slices}-{name}", args.repeats)), flush=True)

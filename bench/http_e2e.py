@@ -98,7 +98,8 @@ class Session:
         if token is None:
             raise SystemExit("no CSRF token on the login page")
         form = urllib.parse.urlencode({"username": username, "password": password, "csrfmiddlewaretoken": token.group(1)})
-        request = urllib.request.Request(self.url("accounts/login/"), data=form.encode(), headers={"Referer": self.url("accounts/login/")})
+        login = self.url("accounts/login/")
+        request = urllib.request.Request(login, data=form.encode(), headers={"Referer": login})
         with self.opener.open(request, timeout=60) as response:
             if "/accounts/login/" in response.url:
                 raise SystemExit(f"signing in as {username!r} failed: check --username and --password")
