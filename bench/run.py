@@ -2,6 +2,7 @@
 
     make bench                      # installs requirements-bench.txt, then runs this
     .venv/bin/python bench/run.py [--sizes 150 600] [--repeats 5] [--budget 10]
+                                  [--counting measured|bincount|sorting] [--headers follow|walk|pydicom]
 
 Generates its own series (bench/phantom.py: 512×512 16-bit uncompressed CT, Rescale Intercept −1024)
 into bench/out/, then for each size runs, each in a fresh process:
