@@ -14,11 +14,12 @@ syntax into bench/out/ct-<slices>-<syntax>/, with these encoders:
 Then, per syntax:
   decoders   each decoding plugin pydicom has for the syntax, decoding every frame in one process
              through pydicom (`Decoder.iter_array`): which is fastest here
-  decoder    the plugin ours uses, called directly on each frame's codestream in one process, then
-             divided by the cores: the time a perfect spread of the decoding alone would take
+  decoder    the plugin ours uses, called directly on each frame's codestream (read beforehand) in
+             one process, then divided by the cores: a perfect spread of the decoding alone
   ours       the pipeline, as the worker and `manage.py measure` run it (bench/run.py's count_ours)
   SimpleITK  ImageSeriesReader (GDCM), then the voxels above 0.5 counted with numpy
-ours and SimpleITK run in fresh processes, warmed up once, best of --repeats. All must count the same voxels.
+ours, decoder and SimpleITK each run in a process of their own, warmed up once, then in interleaved
+rounds (bench/run.py's `time_variants`): best of --repeats. All must count the same voxels.
 """
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ import argparse
 import json
 import os
 import struct
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -168,64 +168,50 @@ def raw_decode_function(syntax: str, plugin: str):
     raise SystemExit(f"no direct call known for {plugin} on {syntax.name}")
 
 
-def time_raw_decoder(syntax: str, frames: list[bytes], repeats: int) -> tuple[str, float]:
-    plugin = DECODING_PLUGINS[syntax]
-    decode = raw_decode_function(syntax, plugin)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for src in frames:
-            decode(src)
-        best = min(best, time.perf_counter() - t0)
-    return plugin, best
+CODESTREAMS: dict[Path, tuple[str, list[bytes]]] = {}
+"""The frames of each folder, read once in the decoder's process: its runs time the decoding alone."""
 
 
-# --- ours and SimpleITK, each in a fresh process -------------------------------------------------
+def count_decoded(folder: Path, runtime) -> int:
+    """Decode every frame with the plugin ours uses, called directly, in this one process; then count
+    the voxels above 0.5 from the frames' histograms, so that the count checks the decoding."""
+    if folder not in CODESTREAMS:
+        datasets, frames = codestreams(folder)
+        CODESTREAMS[folder] = (str(datasets[0].file_meta.TransferSyntaxUID), frames)
+    syntax, frames = CODESTREAMS[folder]
+    decode = raw_decode_function(pydicom.uid.UID(syntax), DECODING_PLUGINS[syntax])
+    counts = np.zeros(1 << 16, dtype=np.int64)
+    for src in frames:
+        counts += np.bincount(np.frombuffer(decode(src), dtype="<u2"), minlength=1 << 16)
+    stored = np.flatnonzero(counts)
+    low, high = stored[0], stored[-1]
+    return int(counts[stored][(stored - low) / (high - low) > run.THRESHOLD].sum())
 
 
-def child(variant: str, folder: Path, repeats: int) -> None:
-    runtime = run.new_runtime("measured")
-    count = run.COUNTERS[variant]
-    voxels = count(folder, runtime)  # warm-up: page cache, imports, the pool of processes
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        if count(folder, runtime) != voxels:
-            raise SystemExit(f"{variant} counted differently from run to run")
-        best = min(best, time.perf_counter() - t0)
-    runtime.close_pools()
-    print(json.dumps({"voxels": voxels, "best_s": best}))
+COUNTERS = {**run.COUNTERS, "decoder": count_decoded}
+VARIANTS = ("ours", "decoder", "simpleitk")
 
 
-def time_in_child(variant: str, folder: Path, repeats: int) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", variant, str(folder), "--repeats", str(repeats)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{variant} on {folder.name} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def report(name: str, syntax: str, folder: Path, repeats: int) -> list[str]:
+def report(name: str, syntax: str, folder: Path, repeats: int, budget_s: float) -> list[str]:
     cores = os.cpu_count() or 1
     datasets, frames = codestreams(folder)
     plugins = time_plugins(datasets, repeats)
-    plugin, decoder_s = time_raw_decoder(syntax, frames, repeats)
-    ours = time_in_child("ours", folder, repeats)
-    sitk = time_in_child("simpleitk", folder, repeats)
-    spread = decoder_s / cores
+    results = run.time_variants(folder, repeats, budget_s, [], variants=VARIANTS, script=__file__)
+    ours, decoder, sitk = (results[variant]["best_s"] for variant in VARIANTS)
+    spread = decoder / cores
     per_frame = ", ".join(f"{p} {s / len(frames) * 1e3:.2f} ms" for p, s in sorted(plugins.items(), key=lambda kv: kv[1]))
     size = sum(path.stat().st_size for path in folder.iterdir()) / 2**20
-    ratio = ours["best_s"] / spread
+    voxels = {variant: results[variant]["voxels"] for variant in VARIANTS}
     return [
         f"{name} ({syntax.name}): {len(frames)} files, {size:.0f} MiB",
         f"  decoding plugins through pydicom, a frame: {per_frame}",
-        f"  decoder ({plugin}) alone, one process {decoder_s:.3f} s; spread over {cores} cores {spread:.3f} s",
-        f"  ours       {ours['best_s']:.3f} s   {ratio:.2f}× the decoder spread over the cores "
-        f"(target ≤ {TARGET_VS_DECODER:g}×: {run.verdict(ratio <= TARGET_VS_DECODER)})",
-        f"  SimpleITK  {sitk['best_s']:.3f} s   ours {sitk['best_s'] / ours['best_s']:.2f}× faster "
-        f"(target > 1×: {run.verdict(ours['best_s'] < sitk['best_s'])})",
-        f"  voxels > 0.5: ours {ours['voxels']:,}, SimpleITK {sitk['voxels']:,}: "
-        f"{'agree' if ours['voxels'] == sitk['voxels'] else 'DISAGREE'}",
+        f"  decoder ({DECODING_PLUGINS[syntax]}) alone, one process {decoder:.3f} s; spread over {cores} cores {spread:.3f} s",
+        f"  ours       {ours:.3f} s   {ours / spread:.2f}× the decoder spread over the cores "
+        f"(target ≤ {TARGET_VS_DECODER:g}×: {run.verdict(ours / spread <= TARGET_VS_DECODER)})",
+        f"  SimpleITK  {sitk:.3f} s   ours {sitk / ours:.2f}× faster (target > 1×: {run.verdict(ours < sitk)})",
+        f"  best of {min(r['runs'] for r in results.values())}+ interleaved runs each; voxels > 0.5: "
+        + ", ".join(f"{variant} {count:,}" for variant, count in voxels.items())
+        + (": agree" if len(set(voxels.values())) == 1 else ": DISAGREE"),
     ]
 
 
@@ -233,12 +219,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--slices", type=int, default=140)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--budget", type=float, default=20.0, help="seconds of timed runs per variant, about")
     parser.add_argument("--syntaxes", nargs="+", choices=list(SYNTAXES), default=list(SYNTAXES))
     parser.add_argument("--out", type=Path, default=BENCH / "out")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], Path(args.child[1]), args.repeats)
+        run.child_variant(args.child[0], Path(args.child[1]), "measured", "follow", counters=COUNTERS)
         return
     print("\n".join(run.machine_lines()), flush=True)
     for name in args.syntaxes:
@@ -248,7 +235,8 @@ def main() -> None:
         print(f"series    {folder.relative_to(BENCH.parent)} ({took:.1f} s to generate or check)", flush=True)
     for name in args.syntaxes:
         print()
-        print("\n".join(report(name, SYNTAXES[name], args.out / f"ct-{args.slices}-{name}", args.repeats)), flush=True)
+        folder = args.out / f"ct-{args.slices}-{name}"
+        print("\n".join(report(name, SYNTAXES[name], folder, args.repeats, args.budget)), flush=True)
 
 
 if __name__ == "__main__":

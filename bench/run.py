@@ -203,7 +203,7 @@ def read_headers_by(how: str) -> None:
         ReadingRuntime.walks_headers = staticmethod(lambda: False)
 
 
-def child_variant(variant: str, folder: Path, counting: str, headers: str) -> None:
+def child_variant(variant: str, folder: Path, counting: str, headers: str, counters: dict = COUNTERS) -> None:
     """Serve timed runs of one variant: warm up, say so, then time one run per "run" line on stdin
     ("cold": with a new runtime, as a new worker's first series: it measures how to count pixel
     words and starts its processes).
@@ -215,7 +215,7 @@ def child_variant(variant: str, folder: Path, counting: str, headers: str) -> No
     idle_mb = status_mb("VmRSS")
     idle_worker_mb = idle_fork_mb()
     reset_peak_rss()
-    count = COUNTERS[variant]
+    count = counters[variant]
     runtime = new_runtime(counting)
     voxels = count(folder, runtime)  # warm-up: page cache, imports made on first use, ours' pool of processes
     print(json.dumps({"voxels": voxels, "counting": runtime.word_counting.method,
@@ -237,22 +237,25 @@ def child_variant(variant: str, folder: Path, counting: str, headers: str) -> No
     }), flush=True)
 
 
-def time_variants(folder: Path, repeats: int, budget_s: float, options: list[str]) -> dict[str, dict]:
+def time_variants(
+    folder: Path, repeats: int, budget_s: float, options: list[str], variants: tuple = VARIANTS, script: str = __file__
+) -> dict[str, dict]:
     """Time every variant in rounds, each round running each variant once, in a rotating order.
 
     The machine's speed drifts over minutes; interleaving the variants exposes them all to the same
     drift, so their ratios hold even when their absolute times do not. A variant whose timed runs
-    add up to `budget_s` sits out the rounds after that (it keeps its best).
+    add up to `budget_s` sits out the rounds after that (it keeps its best). Each variant runs in
+    `script --child VARIANT FOLDER` (bench/compressed.py has variants of its own).
     """
     children = {}
-    for variant in VARIANTS:  # one at a time: warm-ups must not overlap
-        command = [sys.executable, str(Path(__file__).resolve()), "--child", variant, str(folder), *options]
+    for variant in variants:  # one at a time: warm-ups must not overlap
+        command = [sys.executable, str(Path(script).resolve()), "--child", variant, str(folder), *options]
         child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         children[variant] = (child, read_reply(child, variant))
-    times: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    times: dict[str, list[float]] = {variant: [] for variant in variants}
     cold_times: list[float] = []  # ours, starting its processes in the run
     for round_number in range(repeats):
-        order = VARIANTS[round_number % len(VARIANTS):] + VARIANTS[: round_number % len(VARIANTS)]
+        order = variants[round_number % len(variants):] + variants[: round_number % len(variants)]
         for variant in order:
             if times[variant] and sum(times[variant]) >= budget_s:
                 continue
