@@ -152,7 +152,7 @@ def raw_decode_function(syntax: str, plugin: str):
     if plugin == "pyjpegls":
         import jpeg_ls
 
-        return lambda src: jpeg_ls.decode_pixel_data(src)
+        return lambda src: jpeg_ls.decode_pixel_data(src)[0]  # (frame, its parameters)
     if syntax == RLELossless and plugin == "pylibjpeg":
         from rle.utils import decode_pixel_data
 
