@@ -4,8 +4,9 @@
     .venv/bin/python bench/http_e2e.py --url http://127.0.0.1:8100/ --username admin --password ...
 
 Signs in as a person does (GET the login page, POST the form with its CSRF token; the session
-cookie then authenticates the API, whatever else the API accepts), zips bench/phantom.py's 600-slice
-series (stored, not deflated: DICOM barely compresses) into bench/out/, then per round:
+cookie then authenticates the API, whatever else the API accepts), then per round zips
+bench/phantom.py's 600-slice series (stored, not deflated: DICOM barely compresses) into bench/out/
+as a series the server has not seen (new Study and Series UIDs), and times:
 
   floor      copy the zip's bytes to a new file and hash them (SHA-256): what taking in the upload
              costs at the least, with no HTTP, parsing or database
@@ -39,6 +40,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH.parent), str(BENCH)]
 
 import phantom  # noqa: E402
+import pydicom  # noqa: E402
 
 POLL_SECONDS = 0.02
 TARGET_TO_202_VS_FLOOR = 3.0
@@ -48,17 +50,26 @@ CHUNK_BYTES = 1 << 20
 META_REFRESH = re.compile(r'<meta\s+http-equiv="refresh"\s+content="(\d+(?:\.\d+)?)"', re.IGNORECASE)
 
 
-def series_zip(out: Path, slices: int) -> Path:
-    """bench/out/ct-<slices>.zip: the phantom's series, stored; made again when the series is."""
+def series_zip(out: Path, slices: int, round_number: int) -> Path:
+    """bench/out/ct-<slices>-upload.zip: the phantom's series, stored, as a new series each round.
+
+    An upload of a series already stored is measured from its stored histograms, without reading a
+    pixel; the Study and Series Instance UIDs are therefore changed in every file (to UIDs of the same
+    length, so only those bytes change) to measure a first upload each time.
+    """
     folder = phantom.series_folder(out, slices)
-    archive = out / f"ct-{slices}.zip"
-    marker = out / f"ct-{slices}.json"
-    if not archive.exists() or archive.stat().st_mtime < marker.stat().st_mtime:
-        partial = archive.with_suffix(".zip.partial")
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as zf:
-            for path in sorted(folder.iterdir()):
-                zf.write(path, f"ct-{slices}/{path.name}")
-        partial.replace(archive)
+    paths = sorted(folder.iterdir())
+    first = pydicom.dcmread(paths[0], stop_before_pixels=True)
+    stamp = f"{round_number % 9 + 1}{time.time_ns() % 10**5:05d}"
+    uids = (first.StudyInstanceUID, first.SeriesInstanceUID)
+    changes = [(uid.encode(), (uid[: -len(stamp)] + stamp).encode()) for uid in uids]
+    archive = out / f"ct-{slices}-upload.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
+        for path in paths:
+            data = path.read_bytes()
+            for old, new in changes:
+                data = data.replace(old, new)
+            zf.writestr(f"ct-{slices}/{path.name}", data)
     return archive
 
 
@@ -198,12 +209,12 @@ def main() -> None:
     args = parser.parse_args()
     if not args.password:
         raise SystemExit("give --password (or VOLUMES_ADMIN_PASSWORD)")
-    archive = series_zip(args.out, args.slices)
-    size_mib = archive.stat().st_size / 2**20
     session = Session(args.url)
     session.sign_in(args.username, args.password)
     rounds = []
-    for _ in range(args.repeats):
+    for round_number in range(args.repeats):
+        archive = series_zip(args.out, args.slices, round_number)
+        size_mib = archive.stat().st_size / 2**20
         floor = floor_seconds(archive)
         rounds.append({"floor_s": floor, **one_round(session, archive)})
     print(f"{args.slices}-slice zip ({size_mib:.0f} MiB) posted to {args.url}api/measurements/, {args.repeats} rounds")
