@@ -64,7 +64,7 @@ class WordCounting:
 
 def measure_word_counting(rounds: int = MEASURE_ROUNDS) -> WordCounting:
     """Time both ways on a synthetic CT frame (FRAME_SIDE² 16-bit words) and choose: sorting only when
-    it measures SORTING_MARGIN times faster than bincount. Takes a few milliseconds."""
+    it measures SORTING_MARGIN times faster than bincount (README, Benchmark: how long this takes)."""
     words = synthetic_ct_words()
     scratch = np.empty_like(words)  # sorting reorders its input: each round sorts a fresh copy
     bincount_s = sorting_s = float("inf")
@@ -83,7 +83,8 @@ def measure_word_counting(rounds: int = MEASURE_ROUNDS) -> WordCounting:
 
 def choose_word_counting(bincount_s: float, sorting_s: float) -> WordCounting:
     """The way to count, from the best measured time of each on the same frame."""
-    figures = f"on a {FRAME_SIDE}×{FRAME_SIDE} CT-like frame, sorting {sorting_s * 1e3:.2f} ms, bincount {bincount_s * 1e3:.2f} ms"
+    times = f"sorting {sorting_s * 1e3:.2f} ms, bincount {bincount_s * 1e3:.2f} ms"
+    figures = f"on a {FRAME_SIDE}×{FRAME_SIDE} CT-like frame, {times}"
     if sorting_s * SORTING_MARGIN <= bincount_s:
         method, reason = SORTING, f"measured {figures}: sorting is at least {SORTING_MARGIN:g}× faster"
     else:
@@ -100,7 +101,7 @@ def forced_word_counting(method: str) -> WordCounting:
 
 def synthetic_ct_words(side: int = FRAME_SIDE) -> np.ndarray:
     """A CT-like frame of stored words (HU + 1024, 12 bits): air around an elliptic body of soft
-    tissue with two lungs and a bright spine, with noise; about as many distinct words as a real slice."""
+    tissue with two lungs and a bright spine, with noise: hundreds of distinct words, like a real slice."""
     y, x = np.ogrid[-1 : 1 : side * 1j, -1 : 1 : side * 1j]
     hu = np.full((side, side), -1000, dtype=np.int16)
     hu[(x / 0.85) ** 2 + (y / 0.6) ** 2 < 1] = 40
@@ -111,7 +112,7 @@ def synthetic_ct_words(side: int = FRAME_SIDE) -> np.ndarray:
 
 def hashed_noise(count: int) -> np.ndarray:
     """`count` deterministic pseudo-random int16 values from −48 to 48, bell-shaped (the sum of two
-    multiplicative hashes), without importing numpy.random (a tenth of a second the first time)."""
+    multiplicative hashes), without importing numpy.random (slow to import)."""
     index = np.arange(count, dtype=np.uint32)
     first = (index * np.uint32(2654435761)) >> np.uint32(25)  # 0..127
     second = ((index ^ np.uint32(0x5BD1E995)) * np.uint32(2246822519)) >> np.uint32(25)
