@@ -449,3 +449,18 @@ def test_a_file_followed_along_the_one_before_gives_the_elements_a_walk_gives(tm
             walked.file_meta.get_item(tag, keep_deferred=True) for tag in headers.META_TAGS
         ]
         previous = walked
+
+
+def test_a_runtimes_converted_values_are_converted_once_and_bounded(tmp_path, monkeypatch):
+    paths = sorted(write_series(tmp_path, SeriesSpec()))
+    converted = headers.ConvertedValues()
+    first, second = (headers.scan_plain_header(p, lambda: None, converted) for p in paths[:2])
+    assert first.get("PixelSpacing") is second.get("PixelSpacing")  # the same bytes: converted once
+    fresh = headers.scan_plain_header(paths[1], lambda: None, headers.ConvertedValues())
+    assert fresh.get("PixelSpacing") == first.get("PixelSpacing") and fresh.get("PixelSpacing") is not first.get("PixelSpacing")
+    monkeypatch.setattr(headers, "MAX_CONVERTED", 2)
+    bounded = headers.ConvertedValues()
+    header = headers.scan_plain_header(paths[0], lambda: None, bounded)
+    for keyword in ("PixelSpacing", "Rows", "Columns", "RescaleIntercept"):
+        header.get(keyword)
+    assert len(bounded._values) <= 2
