@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install migrate run worker test bench bench-upload
+.PHONY: install migrate run worker test bench bench-upload bench-compressed bench-http
 
 # The virtual environment is rebuilt whenever requirements.txt changes.
 $(VENV)/.installed: requirements.txt
@@ -44,6 +44,16 @@ test: $(VENV)/.installed-test node_modules/.installed
 bench: install
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-bench.txt
 	$(PY) bench/run.py
+
+# Compressed series (RLE, JPEG 2000, JPEG-LS, JPEG lossless): ours against the decoders and SimpleITK.
+bench-compressed: install
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-bench.txt
+	$(PY) bench/compressed.py
+
+# A 600-slice zip through the API of the server `make run PORT=...` started: BENCH_URL, VOLUMES_ADMIN_PASSWORD.
+BENCH_URL ?= http://$(HOST):$(PORT)/
+bench-http: install
+	$(PY) bench/http_e2e.py --url $(BENCH_URL)
 
 # The web process's memory while it takes in a 1 GB zip upload.
 bench-upload: install

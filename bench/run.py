@@ -2,6 +2,7 @@
 
     make bench                      # installs requirements-bench.txt, then runs this
     .venv/bin/python bench/run.py [--sizes 150 600] [--repeats 5] [--budget 10]
+                                  [--counting measured|bincount|sorting] [--headers follow|walk|pydicom]
 
 Generates its own series (bench/phantom.py: 512×512 16-bit uncompressed CT, Rescale Intercept −1024)
 into bench/out/, then for each size runs, each in a fresh process:
@@ -55,8 +56,10 @@ from volumes.imaging.measure import (  # noqa: E402
     histogram_volume,
     measure_histogram,
 )
-from volumes.imaging.pixels import count_words, read_into  # noqa: E402
-from volumes.imaging.pools import close_process_pools  # noqa: E402
+from volumes.imaging.pixels import read_into  # noqa: E402
+from volumes.imaging import reader as reader_module  # noqa: E402
+from volumes.imaging.runtime import ReadingRuntime  # noqa: E402
+from volumes.imaging.word_counts import BINCOUNT, SORTING, forced_word_counting  # noqa: E402
 from volumes.imaging.reader import read_images  # noqa: E402
 from volumes.imaging.sources import collect_paths  # noqa: E402
 from volumes.imaging.render import preview_png  # noqa: E402
@@ -84,16 +87,16 @@ histograms and headers grow with the slices (a few MB); the pixels (225 MiB more
 # --- the four ways to count the voxels above the threshold -------------------------------------
 
 
-def count_ours(folder: Path) -> int:
+def count_ours(folder: Path, runtime: ReadingRuntime) -> int:
     processes = os.cpu_count() or 1
-    images = read_images(collect_paths([folder]), processes, histograms=True).images
+    images = read_images(collect_paths([folder]), processes, histograms=True, runtime=runtime).images
     (volume,) = split_into_volumes(images)
-    histogram = histogram_volume(volume, processes=processes)
+    histogram = histogram_volume(volume, processes=processes, runtime=runtime)
     result, _ = measure_histogram(histogram, ThresholdRequest(NORMALIZED, THRESHOLD))
     return result.voxels_above
 
 
-def count_simpleitk(folder: Path) -> int:
+def count_simpleitk(folder: Path, runtime: ReadingRuntime | None) -> int:
     import SimpleITK as sitk
 
     reader = sitk.ImageSeriesReader()
@@ -116,7 +119,7 @@ def count_above_normalised(volume: np.ndarray, threshold: float) -> int:
     return int(np.count_nonzero(volume >= passing[0])) if passing.size else 0
 
 
-def count_obvious(folder: Path) -> int:
+def count_obvious(folder: Path, runtime: ReadingRuntime | None) -> int:
     datasets = [pydicom.dcmread(path) for path in sorted(folder.iterdir())]
     volume = np.stack([ds.pixel_array for ds in datasets]).astype(np.float64)
     for index, ds in enumerate(datasets):
@@ -125,10 +128,10 @@ def count_obvious(folder: Path) -> int:
     return int(np.where(normalised > THRESHOLD, 1, 0).sum())
 
 
-def count_floor(folder: Path) -> int:
+def count_floor(folder: Path, runtime: ReadingRuntime) -> int:
     """Read each file, histogram the pixel data at its end; the count is then arithmetic on 4,096 bins.
 
-    The histogram is made the fastest way numpy offers on this machine (`count_words`, as ours does):
+    The words are counted the way ours counts them (the runtime's `word_counting`):
     the floor is then the same pixel work, without headers, geometry or other processes.
     """
     pixel_bytes = phantom.ROWS * phantom.COLUMNS * 2
@@ -138,7 +141,7 @@ def count_floor(folder: Path) -> int:
             data = np.empty(os.fstat(f.fileno()).st_size, dtype=np.uint8)  # writable: the words are sorted there
             read_into(f, data)
         words = data[len(data) - pixel_bytes :].view("<u2")
-        present, present_counts = count_words(words)
+        present, present_counts = runtime.word_counting.count(words)
         counts[present] += present_counts
     stored = np.flatnonzero(counts)
     modality = stored.astype(np.float64) + phantom.RESCALE_INTERCEPT
@@ -179,9 +182,31 @@ def idle_fork_mb() -> float:
     return workers_peak_mb()
 
 
-def child_variant(variant: str, folder: Path) -> None:
+def new_runtime(counting: str) -> ReadingRuntime:
+    """A runtime as a worker makes it ("measured"), or with a way of counting pixel words forced."""
+    return ReadingRuntime(None if counting == "measured" else forced_word_counting(counting))
+
+
+HEADER_READINGS = ("follow", "walk", "pydicom")
+"""How ours reads headers: as it does (walk the first file of a run, follow its layout in the next),
+walking every file (no layout follower), or pydicom's dcmread for every file (no walker either)."""
+
+
+def read_headers_by(how: str) -> None:
+    """Make this process read headers `how` (before its pool forks): for the figures that decide
+    whether the walker and the layout follower earn their lines (README, Benchmark)."""
+    if how in ("walk", "pydicom"):
+        reader_module.ImageReader._like_previous = lambda self, *args: None
+        scan = reader_module.scan_plain_header
+        reader_module.scan_plain_header = lambda path, load, converted, like=None: scan(path, load, converted)
+    if how == "pydicom":
+        ReadingRuntime.walks_headers = staticmethod(lambda: False)
+
+
+def child_variant(variant: str, folder: Path, counting: str, headers: str, counters: dict = COUNTERS) -> None:
     """Serve timed runs of one variant: warm up, say so, then time one run per "run" line on stdin
-    ("cold": after stopping the processes it keeps, so that the run starts them again).
+    ("cold": with a new runtime, as a new worker's first series: it measures how to count pixel
+    words and starts its processes).
 
     Prints one JSON line when ready and after each run; on "done", the peak memory, then exits.
     """
@@ -190,18 +215,21 @@ def child_variant(variant: str, folder: Path) -> None:
     idle_mb = status_mb("VmRSS")
     idle_worker_mb = idle_fork_mb()
     reset_peak_rss()
-    count = COUNTERS[variant]
-    voxels = count(folder)  # warm-up: page cache, imports made on first use, ours' pool of processes
-    print(json.dumps({"voxels": voxels}), flush=True)
+    count = counters[variant]
+    runtime = new_runtime(counting)
+    voxels = count(folder, runtime)  # warm-up: page cache, imports made on first use, ours' pool of processes
+    print(json.dumps({"voxels": voxels, "counting": runtime.word_counting.method,
+                      "counting_reason": runtime.word_counting.reason, "headers": headers}), flush=True)
     for line in sys.stdin:
         if line.strip() not in ("run", "cold"):
             break
         if line.strip() == "cold":
-            close_process_pools()  # the run starts its processes, as a new worker's first series does
+            runtime.close_pools()
+            runtime = new_runtime(counting)
         t0 = time.perf_counter()
-        again = count(folder)
+        again = count(folder, runtime)
         print(json.dumps({"s": time.perf_counter() - t0, "voxels": again}), flush=True)
-    close_process_pools()  # its processes are counted once they have ended
+    runtime.close_pools()  # its processes are counted once they have ended
     workers_mb = workers_peak_mb()
     print(json.dumps({
         "peak_mb": status_mb("VmHWM") - idle_mb,
@@ -209,22 +237,25 @@ def child_variant(variant: str, folder: Path) -> None:
     }), flush=True)
 
 
-def time_variants(folder: Path, repeats: int, budget_s: float) -> dict[str, dict]:
+def time_variants(
+    folder: Path, repeats: int, budget_s: float, options: list[str], variants: tuple = VARIANTS, script: str = __file__
+) -> dict[str, dict]:
     """Time every variant in rounds, each round running each variant once, in a rotating order.
 
     The machine's speed drifts over minutes; interleaving the variants exposes them all to the same
     drift, so their ratios hold even when their absolute times do not. A variant whose timed runs
-    add up to `budget_s` sits out the rounds after that (it keeps its best).
+    add up to `budget_s` sits out the rounds after that (it keeps its best). Each variant runs in
+    `script --child VARIANT FOLDER` (bench/compressed.py has variants of its own).
     """
     children = {}
-    for variant in VARIANTS:  # one at a time: warm-ups must not overlap
-        command = [sys.executable, str(Path(__file__).resolve()), "--child", variant, str(folder)]
+    for variant in variants:  # one at a time: warm-ups must not overlap
+        command = [sys.executable, str(Path(script).resolve()), "--child", variant, str(folder), *options]
         child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         children[variant] = (child, read_reply(child, variant))
-    times: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    times: dict[str, list[float]] = {variant: [] for variant in variants}
     cold_times: list[float] = []  # ours, starting its processes in the run
     for round_number in range(repeats):
-        order = VARIANTS[round_number % len(VARIANTS):] + VARIANTS[: round_number % len(VARIANTS)]
+        order = variants[round_number % len(variants):] + variants[: round_number % len(variants)]
         for variant in order:
             if times[variant] and sum(times[variant]) >= budget_s:
                 continue
@@ -248,6 +279,9 @@ def time_variants(folder: Path, repeats: int, budget_s: float) -> dict[str, dict
             "best_s": runs[0],
             "median_s": runs[len(runs) // 2],
             "runs": len(runs),
+            "counting": ready["counting"],
+            "headers": ready["headers"],
+            "counting_reason": ready["counting_reason"],
             **memory,
         }
     cold_times.sort()
@@ -344,6 +378,8 @@ def report_size(slices: int, results: dict[str, dict], judge: bool) -> list[str]
         f"  ours starting its processes in the run (a new worker's first series): best {ours['cold_best_s']:.3f} s, "
         f"median {ours['cold_median_s']:.3f} s"
     )
+    lines.append(f"  ours read headers by: {ours['headers']}")
+    lines.append(f"  ours counted pixel words by {ours['counting']}: {ours['counting_reason']}")
     lines.append(f"  voxel counts agree: {'yes' if agree else 'NO'}")
     lines += [f"{text:38} (target {target}: {verdict(ok)})" if judge else text for text, target, ok in targets]
     return lines
@@ -367,6 +403,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per variant, at most")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds of timed runs per variant, about")
     parser.add_argument("--out", type=Path, default=BENCH / "out", help="where the series are generated")
+    parser.add_argument(
+        "--counting", choices=("measured", BINCOUNT, SORTING), default="measured",
+        help="how ours counts pixel words: as a worker does (measured), or forced one way",
+    )
+    parser.add_argument(
+        "--headers", choices=HEADER_READINGS, default="follow",
+        help="how ours reads headers: as it does (follow), walking each file, or pydicom's dcmread",
+    )
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -374,7 +418,8 @@ def main() -> None:
         if variant == "remeasure":
             print(json.dumps(child_remeasure(folder, args.repeats)))
         else:
-            child_variant(variant, folder)
+            read_headers_by(args.headers)
+            child_variant(variant, folder, args.counting, args.headers)
         return
 
     print("\n".join(machine_lines()), flush=True)
@@ -387,7 +432,7 @@ def main() -> None:
         print(f"series    {slices} slices in {shown} ({time.perf_counter() - t0:.1f} s to generate or check)", flush=True)
     peaks = {}
     for slices, folder in folders.items():
-        results = time_variants(folder, args.repeats, args.budget)
+        results = time_variants(folder, args.repeats, args.budget, ["--counting", args.counting, "--headers", args.headers])
         remeasure = run_child("remeasure", str(folder), "--repeats", str(args.repeats))
         print()
         print("\n".join(report_size(slices, results, judge=slices == max(folders))))

@@ -29,8 +29,13 @@ def series(bench, tmp_path_factory) -> Path:
     return folder
 
 
-def test_ours_the_obvious_implementation_and_the_floor_count_the_same_voxels(bench, series):
-    counts = {variant: bench.COUNTERS[variant](series) for variant in ("ours", "obvious", "floor")}
+@pytest.mark.parametrize("counting", ["measured", "bincount", "sorting"])
+def test_ours_the_obvious_implementation_and_the_floor_count_the_same_voxels(bench, series, counting):
+    runtime = bench.new_runtime(counting)
+    try:
+        counts = {variant: bench.COUNTERS[variant](series, runtime) for variant in ("ours", "obvious", "floor")}
+    finally:
+        runtime.close_pools()
     assert len(set(counts.values())) == 1, counts
     assert 0 < counts["ours"] < 12 * bench.phantom.ROWS * bench.phantom.COLUMNS
 
@@ -38,5 +43,36 @@ def test_ours_the_obvious_implementation_and_the_floor_count_the_same_voxels(ben
 def test_the_count_made_of_simpleitks_volume_is_the_simple_definition(bench, series):
     datasets = [pydicom.dcmread(path) for path in sorted(series.iterdir())]
     modality = np.stack([ds.pixel_array.astype(np.int32) + int(ds.RescaleIntercept) for ds in datasets])
-    assert bench.count_above_normalised(modality, bench.THRESHOLD) == bench.count_obvious(series)
-    assert bench.count_above_normalised(modality.astype(np.float64), bench.THRESHOLD) == bench.count_obvious(series)
+    assert bench.count_above_normalised(modality, bench.THRESHOLD) == bench.count_obvious(series, None)
+    assert bench.count_above_normalised(modality.astype(np.float64), bench.THRESHOLD) == bench.count_obvious(series, None)
+
+
+@pytest.fixture(scope="module")
+def compressed():
+    spec = importlib.util.spec_from_file_location("bench_compressed", BENCH_RUN.parent / "compressed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("shape, precision", [((7, 9), 12), ((16, 16), 16), ((5, 3), 2), ((20, 31), 8)])
+def test_the_benchmarks_jpeg_lossless_encoder_writes_what_the_tests_encoder_writes(compressed, shape, precision):
+    from tests.jpeg_encoders import encode_jpeg_lossless
+
+    pixels = np.random.default_rng(precision).integers(0, 1 << precision, shape).astype(np.uint16)
+    pixels[0, :2] = [0, (1 << precision) - 1]  # the largest differences
+    assert compressed.encode_jpeg_lossless(pixels, precision) == encode_jpeg_lossless(pixels, precision)
+
+
+@pytest.mark.parametrize("syntax", ["rle", "jpeg-2000", "jpeg-ls", "jpeg-lossless"])
+def test_ours_counts_the_compressed_series_as_the_obvious_implementation(compressed, bench, tmp_path, syntax):
+    folder = tmp_path / syntax
+    folder.mkdir()
+    compressed.write_compressed_series(folder, 3, compressed.SYNTAXES[syntax])
+    assert {str(pydicom.dcmread(p).file_meta.TransferSyntaxUID) for p in folder.iterdir()} == {compressed.SYNTAXES[syntax]}
+    runtime = bench.new_runtime("measured")
+    try:
+        ours = bench.count_ours(folder, runtime)
+    finally:
+        runtime.close_pools()
+    assert ours == bench.count_obvious(folder, None) > 0

@@ -130,9 +130,8 @@ def test_a_file_chosen_on_the_page_is_measured_shown_and_listed(signed_in, live_
     browser = signed_in
     screenshot(browser, "upload-empty")
     browser.find_element(By.ID, "id_files").send_keys(str(SEED_FILE))
-    # upload.js lists the choice on the input's change event: wait for it rather than read at once.
-    wait_for(browser, lambda b: "1 file" in b.find_element(By.ID, "selection").text)
-    assert SEED_FILE.name in browser.find_element(By.ID, "selection").text
+    chosen = wait_for(browser, lambda b: "1 file" in b.find_element(By.ID, "selection").text and b.find_element(By.ID, "selection").text)
+    assert SEED_FILE.name in chosen
     screenshot(browser, "upload-chosen")
     submit_and_wait(browser, "volume")
     measurement = check_seed_result(browser)
@@ -172,9 +171,7 @@ def test_a_file_dropped_on_the_drop_zone_is_measured(signed_in):
 def test_a_folder_is_measured_with_its_skipped_files_and_the_tilt_warning(signed_in):
     browser = signed_in
     browser.find_element(By.ID, "folder-input").send_keys(str(PHANTOM_DIR))
-    wait_for(browser, lambda b: "56 files chosen" in b.find_element(By.ID, "selection").text)
-    chosen = browser.find_element(By.ID, "selection").text
-    assert "56 files chosen" in chosen
+    chosen = wait_for(browser, lambda b: "56 files chosen" in b.find_element(By.ID, "selection").text and b.find_element(By.ID, "selection").text)
     assert "ct-phantom-philips/ 56 files" in chosen
     screenshot(browser, "upload-folder-chosen")
     volume = submit_and_wait(browser, "volume", sending_screenshot="upload-sending")

@@ -135,7 +135,7 @@ def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_
     wait_for(browser, lambda b: "Waiting for a worker" in b.find_element(By.ID, "measurement-state").text)
     body_only = finish_queued_measurement()
     wait_for(browser, lambda b: b.execute_script("var v = document.getElementById('viewer'); return v && v.dataset.ready === '1';"))
-    assert body_only.body_only and body_only.threshold_modality == 300.0
+    assert body_only.body_only and body_only.result["threshold_modality"] == 300.0
     assert text_of(browser, "voxels-above") == f"{body_only.voxels_above:,}"
     assert body_only.voxels_above < at_300.voxels_above
     assert "inside the body only" in text_of(browser, "body-only")

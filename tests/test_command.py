@@ -303,6 +303,22 @@ def test_a_bad_threshold_on_the_command_line_exits_1_with_one_line_and_no_traceb
     assert completed.stderr.strip() == "CommandError: the threshold 'half' is not a number"
 
 
+def test_manage_py_measures_the_seed_file_without_loading_the_apps_or_the_orm():
+    script = (
+        "import runpy, sys\n"
+        f"sys.argv = ['manage.py', 'measure', '--json', {str(SEED_FILE)!r}]\n"
+        f"runpy.run_path({str(MANAGE_PY)!r}, run_name='__main__')\n"
+        "from django.apps import apps\n"
+        "loaded = [m for m in ('django.db.models', 'django.contrib.admin', 'volumes.models') if m in sys.modules]\n"
+        "print(apps.ready, loaded, file=sys.stderr)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=MANAGE_PY.parent)
+    assert completed.returncode == 0, completed.stderr
+    (series,) = json.loads(completed.stdout)["series"]
+    assert (series["voxels_above"], series["volume_mm3"]) == (SEED_VOXELS, pytest.approx(SEED_VOLUME_MM3, abs=1e-6))
+    assert completed.stderr.strip() == "False []"
+
+
 # --- the tilted phantom: a folder, and a zip with nested folders ----------------------------------
 
 

@@ -36,6 +36,8 @@ from tests.phantoms import (
     write_series,
 )
 from volumes.imaging import headers, image_header, images, pixels, pools
+from volumes.imaging.runtime import ReadingRuntime, process_runtime
+from volumes.imaging.word_counts import BINCOUNT, SORTING, forced_word_counting
 from volumes.imaging import reader as reader_module
 from volumes.imaging.images import NotAnImage
 from volumes.imaging.reader import ImageReader, read_image, read_images
@@ -48,11 +50,10 @@ SHARED_FILES = sorted(p for p in SHARED_DATA.rglob("*") if p.is_file() and p.nam
 
 def outcome(path: Path) -> tuple[str, list[str]]:
     """What read_image makes of a file (the image, or its reason) and the warnings it raised."""
-    headers.CONVERTED.clear()  # a value already converted would not warn again
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            result = repr(read_image(SourceFile(path.name, path)))
+        try:  # a fresh runtime: a value it had already converted would not warn again
+            result = repr(read_image(SourceFile(path.name, path), ReadingRuntime(forced_word_counting(BINCOUNT))))
         except NotAnImage as error:
             result = f"NotAnImage: {error}"
     return result, sorted({str(w.message) for w in caught})
@@ -61,7 +62,7 @@ def outcome(path: Path) -> tuple[str, list[str]]:
 def assert_same_as_pydicom(path: Path, monkeypatch) -> None:
     fast = outcome(path)
     with monkeypatch.context() as patched:
-        patched.setattr(reader_module, "scan_plain_header", lambda path, load_dataset, like=None: None)
+        patched.setattr(reader_module, "scan_plain_header", lambda *args, **kwargs: None)
         slow = outcome(path)
     assert fast == slow
 
@@ -108,19 +109,19 @@ def test_multiframe_files_read_as_with_pydicom(tmp_path, monkeypatch):
         (SeriesSpec(transfer_syntax=ImplicitVRLittleEndian), True),
         (SeriesSpec(transfer_syntax=ExplicitVRBigEndian), False),
         (SeriesSpec(transfer_syntax=DeflatedExplicitVRLittleEndian), False),
-        (SeriesSpec(transfer_syntax=RLELossless), False),
+        (SeriesSpec(transfer_syntax=RLELossless), True),
     ],
     ids=["explicit little", "implicit little", "big", "deflated", "rle"],
 )
-def test_only_plain_little_endian_files_are_walked(spec, walked, tmp_path):
+def test_little_endian_files_are_walked_uncompressed_or_compressed_but_not_big_endian_or_deflated(spec, walked, tmp_path):
     path = write_series(tmp_path, spec)[0]
-    assert (headers.scan_plain_header(path, lambda: None) is not None) is walked
+    assert (headers.scan_plain_header(path, lambda: None, headers.ConvertedValues()) is not None) is walked
 
 
 def test_the_tilted_phantom_is_walked_and_answers_like_pydicom():
     path = PHANTOM_DIR / "I10"
     dataset = pydicom.dcmread(path, defer_size=1024)
-    header = headers.scan_plain_header(path, lambda: pydicom.dcmread(path, defer_size=1024))
+    header = headers.scan_plain_header(path, lambda: pydicom.dcmread(path, defer_size=1024), headers.ConvertedValues())
     assert header is not None
     # kept elements, converted here
     assert header.get("PixelSpacing") == dataset.PixelSpacing
@@ -162,19 +163,65 @@ def die(_item) -> None:
     os._exit(1)
 
 
-def test_the_reading_processes_are_kept_for_the_next_series():
-    first = set(pools.parallel_map(process_id, list(range(16)), 2))
-    again = set(pools.parallel_map(process_id, list(range(16)), 2))
+@pytest.fixture
+def runtime():
+    """A runtime of the test's own: its pools are stopped after the test."""
+    made = ReadingRuntime(forced_word_counting(BINCOUNT))
+    yield made
+    made.close_pools()
+
+
+def test_the_reading_processes_are_kept_for_the_next_series(runtime):
+    first = set(pools.parallel_map(process_id, list(range(16)), 2, runtime))
+    again = set(pools.parallel_map(process_id, list(range(16)), 2, runtime))
     assert len(first) == 2 and os.getpid() not in first
     assert again <= first
 
 
-def test_a_reading_process_that_dies_fails_its_call_and_the_next_call_starts_new_ones():
-    before = set(pools.parallel_map(process_id, list(range(16)), 2))
+def test_a_reading_process_that_dies_fails_its_call_and_the_next_call_starts_new_ones(runtime):
+    before = set(pools.parallel_map(process_id, list(range(16)), 2, runtime))
     with pytest.raises(BrokenProcessPool):
-        pools.parallel_map(die, list(range(16)), 2)
-    after = set(pools.parallel_map(process_id, list(range(16)), 2))
+        pools.parallel_map(die, list(range(16)), 2, runtime)
+    after = set(pools.parallel_map(process_id, list(range(16)), 2, runtime))
     assert after and not after & before
+
+
+def runtime_counting(_item) -> tuple[int, str]:
+    return id(process_runtime()), process_runtime().word_counting.reason
+
+
+def test_pool_processes_use_the_runtime_that_started_them_and_its_way_of_counting():
+    ours = ReadingRuntime(forced_word_counting(SORTING))
+    other = ReadingRuntime(forced_word_counting(BINCOUNT))
+    try:
+        in_ours = set(pools.parallel_map(runtime_counting, list(range(8)), 2, ours))
+        in_other = set(pools.parallel_map(runtime_counting, list(range(8)), 2, other))
+    finally:
+        ours.close_pools()
+        other.close_pools()
+    assert {reason for _, reason in in_ours} == {"sorting forced"}
+    assert {reason for _, reason in in_other} == {"bincount forced"}
+
+
+def test_two_runtimes_keep_pools_of_their_own(runtime):
+    other = ReadingRuntime(forced_word_counting(BINCOUNT))
+    try:
+        ours = set(pools.parallel_map(process_id, list(range(16)), 2, runtime))
+        theirs = set(pools.parallel_map(process_id, list(range(16)), 2, other))
+        assert not ours & theirs
+    finally:
+        other.close_pools()
+
+
+def test_a_runtime_measures_how_to_count_words_before_starting_its_processes():
+    runtime = ReadingRuntime()
+    try:
+        pools.parallel_map(process_id, list(range(4)), 2, runtime)
+        assert runtime._word_counting is not None and runtime.word_counting.reason.startswith("measured")
+        in_pool = {reason for _, reason in pools.parallel_map(runtime_counting, list(range(8)), 2, runtime)}
+    finally:
+        runtime.close_pools()
+    assert in_pool == {runtime.word_counting.reason}  # not measured again in each process
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads process states from /proc (Linux)")
@@ -182,10 +229,11 @@ def test_the_reading_processes_end_when_the_process_that_started_them_is_killed(
     script = (
         "import os, time\n"
         "from volumes.imaging import pools\n"
+        "from volumes.imaging.runtime import process_runtime\n"
         "def process_id(_item):\n"
         "    time.sleep(0.02)\n"
         "    return os.getpid()\n"
-        "print(*set(pools.parallel_map(process_id, list(range(16)), 2)), flush=True)\n"
+        "print(*set(pools.parallel_map(process_id, list(range(16)), 2, process_runtime())), flush=True)\n"
         "time.sleep(60)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
@@ -210,9 +258,9 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_closing_the_pools_ends_their_processes():
-    processes = set(pools.parallel_map(process_id, list(range(16)), 2))
-    pools.close_process_pools()
+def test_closing_the_pools_ends_their_processes(runtime):
+    processes = set(pools.parallel_map(process_id, list(range(16)), 2, runtime))
+    runtime.close_pools()
     for pid in processes:
         with pytest.raises(ChildProcessError):  # already waited for: no longer a child of this process
             os.waitpid(pid, os.WNOHANG)
@@ -316,7 +364,7 @@ def test_histograms_made_while_reading_are_those_of_the_frames(tmp_path):
     sources = [SourceFile(p.name, p) for p in paths]
     for image in read_images(sources, histograms=True).images:
         assert image.histograms is not None
-        (made_later,) = pixels.frame_histograms(replace(image, histograms=None), range(1))
+        (made_later,) = pixels.frame_histograms(replace(image, histograms=None), range(1), forced_word_counting(BINCOUNT))
         (made,) = image.histograms
         assert made.values.tolist() == made_later.values.tolist() and made.counts.tolist() == made_later.counts.tolist()
         stored = pixels.frame_stored_values(image, 0)
@@ -324,49 +372,52 @@ def test_histograms_made_while_reading_are_those_of_the_frames(tmp_path):
         assert made.values.tolist() == values.tolist() and made.counts.tolist() == counts.tolist()
 
 
-def pixel_word_samples() -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(4)
-    ct_like = np.clip(rng.normal(1024, 300, 512 * 512), 0, 4095).astype(np.uint16)
-    ct_like[: 60_000] = 0  # padding outside the reconstruction circle: one long run
-    return {
-        "ct-like": ct_like,
-        "every 16-bit word": rng.integers(0, 1 << 16, 300_000, dtype=np.uint16),
-        "both ends only": np.array([65535, 0, 65535, 0, 0], dtype=np.uint16),
-        "one value": np.full(1000, 7, dtype=np.uint16),
-        "one pixel": np.array([42], dtype=np.uint16),
-        "8-bit": rng.integers(0, 256, 10_000, dtype=np.uint8),
-    }
+def histograms_by_way(paths: list[Path], method: str, processes: int = 1) -> list[list[tuple[list, list]]]:
+    """Every frame's histogram of the files, read (and histogrammed) with the words counted by `method`."""
+    runtime = ReadingRuntime(forced_word_counting(method))
+    try:
+        read = read_images([SourceFile(p.name, p) for p in paths], processes, histograms=True, runtime=runtime)
+        made = []
+        for image in read.images:
+            frames = image.histograms or pixels.frame_histograms(image, range(image.pixels.frames), runtime.word_counting)
+            made.append([(h.values.tolist(), h.counts.tolist()) for h in frames])
+        return made
+    finally:
+        runtime.close_pools()
 
 
-@pytest.mark.parametrize("name", pixel_word_samples())
-def test_counting_pixel_words_by_sorting_gives_what_counting_each_word_gives(name):
-    words = pixel_word_samples()[name]
-    expected_words, expected_counts = np.unique(words, return_counts=True)
-    for count in (pixels.count_words_by_bincount, pixels.count_words_by_sorting, pixels.count_words):
-        present, counts = count(words.copy())
-        assert present.tolist() == expected_words.tolist() and counts.tolist() == expected_counts.tolist()
+def unique_histograms(paths: list[Path]) -> list[list[tuple[list, list]]]:
+    """Every frame's histogram by np.unique of its stored values: what each way must give."""
+    made = []
+    for path in paths:
+        image = read_image(SourceFile(path.name, path))
+        frames = [np.unique(pixels.frame_stored_values(image, i), return_counts=True) for i in range(image.pixels.frames)]
+        made.append([(values.tolist(), counts.tolist()) for values, counts in frames])
+    return made
 
 
-def test_counting_read_only_pixel_words_by_sorting_leaves_them_as_they_were():
-    words = pixel_word_samples()["ct-like"]
-    before = words.copy()
-    words.setflags(write=False)
-    present, counts = pixels.count_words_by_sorting(words)
-    assert (words == before).all() and counts.sum() == words.size and present.tolist() == np.unique(before).tolist()
+@pytest.mark.parametrize("method", [BINCOUNT, SORTING])
+def test_every_way_of_counting_gives_the_histograms_of_the_shared_files(method):
+    paths = [SHARED_DATA / "seed-challenge" / "1-101.dcm", *sorted(PHANTOM_DIR.glob("I*"))]
+    assert len(paths) == 55
+    assert histograms_by_way(paths, method, processes=2) == unique_histograms(paths)
 
 
-@pytest.mark.parametrize("sorting", [True, False])
-def test_histograms_are_those_of_the_frames_whichever_way_the_words_are_counted(tmp_path, monkeypatch, sorting):
-    monkeypatch.setattr(pixels, "SIMD_SORTS_16_BIT", sorting)
-    specs = [SeriesSpec(bits_stored=12, garbage_bits=True, signed=True), SeriesSpec(bits_stored=16)]
-    for index, spec in enumerate(specs):
-        paths = sorted(write_series(tmp_path / str(index), spec))
-        reader = ImageReader(histograms=True)  # in this process, where the patch applies
-        for path in paths:
-            image = reader.read_or_reason(SourceFile(path.name, path))
-            (made,) = image.histograms
-            values, counts = np.unique(pixels.frame_stored_values(image, 0), return_counts=True)
-            assert made.values.tolist() == values.tolist() and made.counts.tolist() == counts.tolist()
+HISTOGRAM_SPECS = {
+    "12 bits signed, garbage above": SeriesSpec(bits_stored=12, garbage_bits=True, signed=True),
+    "16 bits": SeriesSpec(bits_stored=16),
+    "16 bits signed": SeriesSpec(bits_stored=16, signed=True),
+    "8 bits": SeriesSpec(signed=False, bits_allocated=8, slopes=10.0, intercepts=-1100.0),
+    "big endian": SeriesSpec(transfer_syntax=ExplicitVRBigEndian),
+    "rle": SeriesSpec(transfer_syntax=RLELossless),
+}
+
+
+@pytest.mark.parametrize("method", [BINCOUNT, SORTING])
+@pytest.mark.parametrize("name", list(HISTOGRAM_SPECS))
+def test_every_way_of_counting_gives_the_histograms_of_synthetic_series(tmp_path, name, method):
+    paths = sorted(write_series(tmp_path, HISTOGRAM_SPECS[name]))
+    assert histograms_by_way(paths, method) == unique_histograms(paths)
 
 
 def test_images_copied_with_new_values_equal_those_dataclasses_replace_makes(tmp_path):
@@ -387,8 +438,8 @@ def test_a_file_followed_along_the_one_before_gives_the_elements_a_walk_gives(tm
     tags = [*headers.KEPT_TAGS, headers.PIXEL_DATA]
     previous = None
     for path in paths:
-        walked = headers.scan_plain_header(path, lambda: None)
-        followed = headers.scan_plain_header(path, lambda: None, like=previous) if previous else walked
+        walked = headers.scan_plain_header(path, lambda: None, headers.ConvertedValues())
+        followed = headers.scan_plain_header(path, lambda: None, headers.ConvertedValues(), like=previous) if previous else walked
         for header in (walked, followed):
             assert header.layout is not None and not header.loaded
         assert [followed.get_item(tag, keep_deferred=True) for tag in tags] == [
@@ -398,3 +449,18 @@ def test_a_file_followed_along_the_one_before_gives_the_elements_a_walk_gives(tm
             walked.file_meta.get_item(tag, keep_deferred=True) for tag in headers.META_TAGS
         ]
         previous = walked
+
+
+def test_a_runtimes_converted_values_are_converted_once_and_bounded(tmp_path, monkeypatch):
+    paths = sorted(write_series(tmp_path, SeriesSpec()))
+    converted = headers.ConvertedValues()
+    first, second = (headers.scan_plain_header(p, lambda: None, converted) for p in paths[:2])
+    assert first.get("PixelSpacing") is second.get("PixelSpacing")  # the same bytes: converted once
+    fresh = headers.scan_plain_header(paths[1], lambda: None, headers.ConvertedValues())
+    assert fresh.get("PixelSpacing") == first.get("PixelSpacing") and fresh.get("PixelSpacing") is not first.get("PixelSpacing")
+    monkeypatch.setattr(headers, "MAX_CONVERTED", 2)
+    bounded = headers.ConvertedValues()
+    header = headers.scan_plain_header(paths[0], lambda: None, bounded)
+    for keyword in ("PixelSpacing", "Rows", "Columns", "RescaleIntercept"):
+        header.get(keyword)
+    assert len(bounded._values) <= 2

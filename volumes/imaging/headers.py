@@ -1,13 +1,14 @@
 """A fast reader for the headers of plain DICOM files, answering like a pydicom Dataset.
 
-pydicom's dcmread builds a Dataset of every element of a file (about 0.7 ms for a CT header) and
-then converts each value asked for through its hooks (as much again). A series holds hundreds of
+pydicom's dcmread builds a Dataset of every element of a file and then converts each value asked
+for through its hooks (README, Benchmark, gives what each costs). A series holds hundreds of
 files, so `scan_plain_header` walks the elements itself, keeps the bytes of the few elements the
 measurement reads (KEPT_KEYWORDS) and converts them with pydicom's own value converter: every value
 is the one pydicom gives. Anything else asked of it (the value of another element, a sequence, an
-unusual VR) is answered by pydicom's full parse, made on first need. A file that is not plain
-(no preamble, big-endian, compressed, deflated, irregular elements) gives None: the caller reads it
-with pydicom as before. The files of a series repeat one another's header, so a file can also be
+unusual VR) is answered by pydicom's full parse, made on first need. Compressed files are walked
+too, up to their encapsulated Pixel Data (the frames are pydicom's to decode). A file that is not
+plain (no preamble, big-endian, deflated, irregular elements, compressed pixel data that does not
+end the file) gives None: the caller reads it with pydicom as before. The files of a series repeat one another's header, so a file can also be
 read by following the layout of one read before (`follow_layout`): comparing bytes, not decoding them.
 """
 from __future__ import annotations
@@ -18,11 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pydicom import config
 from pydicom.charset import convert_encodings, default_encoding
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.tag import BaseTag
+from pydicom.uid import AllTransferSyntaxes
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 from pydicom.values import convert_value
 
@@ -34,6 +35,11 @@ TRANSFER_SYNTAX_UID = 0x00020010
 ITEM = 0xFFFEE000
 SEQUENCE_END = 0xFFFEE0DD
 UNDEFINED_LENGTH = 0xFFFFFFFF
+SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+ENCAPSULATED_SYNTAXES = frozenset(
+    str(syntax) for syntax in AllTransferSyntaxes if syntax.is_encapsulated and not syntax.is_deflated
+)
+"""Compressed transfer syntaxes: their data sets are Explicit VR Little Endian up to the encapsulated Pixel Data."""
 
 READ_BYTES = 16384
 """How much of a file is read at a time: a CT header and its private blobs fit in one read."""
@@ -62,13 +68,8 @@ CONVERTED_VRS = frozenset(("AS", "CS", "DA", "DS", "FD", "FL", "IS", "LO", "SH",
 """VRs whose values are converted here (by pydicom's converter); others are left to pydicom."""
 NUMBER_BYTES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8}
 
-CONVERTED: dict[tuple, Any] = {}
-"""Values converted so far, by (tag, VR, bytes, encodings): the files of a series repeat most of
-their header (size, spacing, orientation, rescale, UIDs of study and series), so most values are
-converted once per series instead of once per file. The same bytes always convert to the same
-value; a value that pydicom warns about is warned about the first time only."""
 MAX_CONVERTED = 8192
-"""CONVERTED is emptied when it reaches this many values (values unique to each file add up)."""
+"""ConvertedValues forgets all it holds when it reaches this many values (values unique to each file add up)."""
 ENCODED_VRS = frozenset(vr.encode() for vr in VR)
 LONG_LENGTH_VRS = frozenset(vr.encode() for vr in EXPLICIT_VR_LENGTH_32)
 EXPLICIT_ELEMENT = struct.Struct("<HH2sH")
@@ -133,6 +134,28 @@ class HeaderElement(NamedTuple):
     value: Any
 
 
+class ConvertedValues:
+    """Header values converted so far, by (tag, VR, bytes, encodings): the files of a series repeat
+    most of their header (size, spacing, orientation, rescale, UIDs of study and series), so most
+    values are converted once per series instead of once per file. The same bytes always convert to
+    the same value; a value that pydicom warns about is warned about the first time only. Kept for
+    the life of a process by its `ReadingRuntime`."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple, Any] = {}
+
+    def convert(self, vr: str, raw: RawDataElement, encodings) -> Any:
+        """pydicom's value of `raw`, converted once for the same bytes."""
+        key = (raw.tag, vr, raw.value, encodings if isinstance(encodings, str) else tuple(encodings))
+        value = self._values.get(key, self)
+        if value is self:
+            value = convert_value(vr, raw, encodings)
+            if len(self._values) >= MAX_CONVERTED:
+                self._values.clear()
+            self._values[key] = value
+        return value
+
+
 class PlainHeader:
     """The top-level elements of a plain file: which are present, and the values of the kept ones.
 
@@ -149,6 +172,7 @@ class PlainHeader:
         implicit: bool,
         file_meta: PlainHeader | None,
         load_dataset: Callable[[], Any],
+        converted: ConvertedValues,
         layout: Layout | None = None,
     ) -> None:
         self.layout = layout  # how the file is laid out, for `scan_plain_header(like=...)`
@@ -158,6 +182,7 @@ class PlainHeader:
         self._implicit = implicit
         self._file_meta = file_meta
         self._load_dataset = load_dataset
+        self._converted = converted
         self._dataset = None
         self._values: dict[int, Any] = {}
         self._encodings = None
@@ -249,13 +274,7 @@ class PlainHeader:
         if raw is None or vr not in CONVERTED_VRS or raw.length % NUMBER_BYTES.get(vr, 1):
             return getattr(self._full(), keyword)
         encodings = self._character_set() if tag != SPECIFIC_CHARACTER_SET else default_encoding
-        key = (tag, vr, raw.value, encodings if isinstance(encodings, str) else tuple(encodings))
-        value = CONVERTED.get(key, CONVERTED)
-        if value is CONVERTED:
-            value = convert_value(vr, raw, encodings)
-            if len(CONVERTED) >= MAX_CONVERTED:
-                CONVERTED.clear()
-            CONVERTED[key] = value
+        value = self._converted.convert(vr, raw, encodings)
         self._values[tag] = value
         return value
 
@@ -276,7 +295,9 @@ def differ(raw: RawDataElement | None, other: RawDataElement | None) -> bool:
     return raw is None or other is None or (raw.VR, raw.value) != (other.VR, other.value)
 
 
-def scan_plain_header(path: Path, load_dataset: Callable[[], Any], like: PlainHeader | None = None) -> PlainHeader | None:
+def scan_plain_header(
+    path: Path, load_dataset: Callable[[], Any], converted: ConvertedValues, like: PlainHeader | None = None
+) -> PlainHeader | None:
     """The header of a plain file, walked without pydicom; None for any other file.
 
     Plain: a 128-byte preamble and DICM, file meta information with an Implicit or Explicit VR
@@ -285,21 +306,30 @@ def scan_plain_header(path: Path, load_dataset: Callable[[], Any], like: PlainHe
     asked something it did not keep. `like`, the header of another file of the series, is followed
     first (see `follow_layout`); the file is walked when it does not match.
     """
-    if config.data_element_callback is not None:
-        return None
     try:
         with open(path, "rb") as f:
+            header = None
             if like is not None and like.layout is not None:
-                header = follow_layout(f, like.layout, load_dataset)
-                if header is not None:
-                    return header
+                header = follow_layout(f, like.layout, load_dataset, converted)
                 f.seek(0)
-            return walk_header(Cursor(f), load_dataset)
+            if header is None:
+                header = walk_header(Cursor(f), load_dataset, converted)
+            pixels = header.get_item(PIXEL_DATA, keep_deferred=True)
+            if pixels is not None and pixels.length == UNDEFINED_LENGTH and not ends_encapsulated(f):
+                return None
+            return header
     except (NotPlain, OSError, struct.error, UnicodeDecodeError):
         return None
 
 
-def walk_header(cursor: Cursor, load_dataset: Callable[[], Any]) -> PlainHeader:
+def ends_encapsulated(f) -> bool:
+    """Whether the file ends with the Sequence Delimitation Item that closes compressed pixel data:
+    pydicom drops Pixel Data whose file ends before it, and says so; the walk does not read the frames."""
+    f.seek(-len(SEQUENCE_DELIMITER), os.SEEK_END)
+    return f.read(len(SEQUENCE_DELIMITER)) == SEQUENCE_DELIMITER
+
+
+def walk_header(cursor: Cursor, load_dataset: Callable[[], Any], converted: ConvertedValues) -> PlainHeader:
     if cursor.take(132)[128:] != b"DICM":
         raise NotPlain("no preamble")
     meta_layout: list[LaidOut] = []
@@ -326,7 +356,9 @@ def walk_header(cursor: Cursor, load_dataset: Callable[[], Any]) -> PlainHeader:
             present=frozenset(present),
             header_bytes=header_bytes,
         )
-    return plain_header(meta_elements, elements, layout, implicit, meta_present, present, stopped_at_pixels, load_dataset)
+    return plain_header(
+        meta_elements, elements, layout, implicit, meta_present, present, stopped_at_pixels, load_dataset, converted
+    )
 
 
 def layout_steps(laid_out: list[LaidOut], kept: dict[int, RawDataElement], first: bytes | None) -> tuple[Kept | Span, ...]:
@@ -350,12 +382,13 @@ def layout_steps(laid_out: list[LaidOut], kept: dict[int, RawDataElement], first
 
 
 def plain_syntax_is_implicit(meta_elements: dict[int, RawDataElement]) -> bool | None:
-    """Whether the transfer syntax is Implicit VR Little Endian; None when it is neither that nor Explicit."""
+    """Whether the transfer syntax is Implicit VR Little Endian; False for Explicit VR Little Endian and
+    the compressed syntaxes (whose data sets are encoded so); None for any other (big endian, deflated)."""
     syntax_element = meta_elements.get(TRANSFER_SYNTAX_UID)
     if syntax_element is None:
         return None
     syntax = (syntax_element.value or b"").decode(default_encoding).rstrip("\0 ")  # as convert_UI reads it
-    if syntax not in (IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN):
+    if syntax not in (IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN) and syntax not in ENCAPSULATED_SYNTAXES:
         return None
     return syntax == IMPLICIT_VR_LITTLE_ENDIAN
 
@@ -367,14 +400,14 @@ def looks_explicit(first: bytes) -> bool | None:
     return 0x40 < first[4] < 0x5B and 0x40 < first[5] < 0x5B
 
 
-def plain_header(meta_elements, elements, layout, implicit, meta_present, present, stopped_at_pixels, load_dataset):
-    file_meta = PlainHeader(meta_elements, meta_present, None, False, None, lambda: load_dataset().file_meta)
+def plain_header(meta_elements, elements, layout, implicit, meta_present, present, stopped_at_pixels, load_dataset, converted):
+    file_meta = PlainHeader(meta_elements, meta_present, None, False, None, lambda: load_dataset().file_meta, converted)
     return PlainHeader(
-        elements, present, PIXEL_DATA if stopped_at_pixels else None, implicit, file_meta, load_dataset, layout
+        elements, present, PIXEL_DATA if stopped_at_pixels else None, implicit, file_meta, load_dataset, converted, layout
     )
 
 
-def follow_layout(f, layout: Layout, load_dataset: Callable[[], Any]) -> PlainHeader | None:
+def follow_layout(f, layout: Layout, load_dataset: Callable[[], Any], converted: ConvertedValues) -> PlainHeader | None:
     """The header of a file laid out as another: the same elements in the same order; None when it is not.
 
     The files of a series repeat one another's elements; only some values differ (UIDs, positions,
@@ -397,7 +430,7 @@ def follow_layout(f, layout: Layout, load_dataset: Callable[[], Any]) -> PlainHe
     if follow_elements(block, at, layout.data, layout.implicit, KEPT_TAGS, elements) is None:
         return None
     return plain_header(
-        meta_elements, elements, layout, layout.implicit, layout.meta_present, layout.present, True, load_dataset
+        meta_elements, elements, layout, layout.implicit, layout.meta_present, layout.present, True, load_dataset, converted
     )
 
 
@@ -500,8 +533,8 @@ def walk_elements(
         previous = tag
         present.add(tag)
         header = block[start:at]
-        if length == UNDEFINED_LENGTH:
-            if tag == PIXEL_DATA or not is_sequence(tag, vr):
+        if length == UNDEFINED_LENGTH and tag != PIXEL_DATA:  # Pixel Data: compressed frames, not walked
+            if not is_sequence(tag, vr):
                 raise NotPlain("an undefined length that is not a sequence")
             skip_sequence(cursor, implicit, 1)
             same_block = cursor.block is block

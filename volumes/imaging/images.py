@@ -126,8 +126,7 @@ class DicomImage:
 
 def copy_with(record, **changes):
     """`dataclasses.replace` for the frozen records of this module, without running their __init__
-    (which sets each field through object.__setattr__): a fifth of the time, and ImageReader makes
-    four copies per file. None of these records has a __post_init__ to run."""
+    (which sets each field through object.__setattr__), which ImageReader does four times a file. None of these records has a __post_init__ to run."""
     unknown = changes.keys() - record.__dict__.keys()
     if unknown:
         raise TypeError(f"{type(record).__name__} has no field {', '.join(sorted(unknown))}")

@@ -20,6 +20,7 @@ from .geometry import MAX_LISTED, Stack, VolumeImages, build_stack
 from .images import DicomImage, NotAnImage, StoredHistogram
 from .pixels import frame_histograms, frame_stored_values
 from .pools import parallel_map
+from .runtime import ReadingRuntime, process_runtime
 
 NORMALIZED = "normalized"
 MODALITY = "modality"
@@ -280,14 +281,14 @@ class VolumeHistogram:
 # --- reading the pixels once --------------------------------------------------------------------
 
 
-def histogram_volume(volume: VolumeImages, processes: int = 1) -> VolumeHistogram:
+def histogram_volume(volume: VolumeImages, processes: int = 1, runtime: ReadingRuntime | None = None) -> VolumeHistogram:
     """Decode every frame of a volume once (in parallel processes) into a VolumeHistogram.
 
     Images whose pixel data cannot be decoded are left out with a warning naming them; when none
     can be, MeasurementError.
     """
     images = list(volume.images)
-    histograms, failures = histogram_images(images, processes)
+    histograms, failures = histogram_images(images, processes, runtime or process_runtime())
     warnings = [f"left out {images[i].name}: {reason}" for i, reason in failures.items()]
     usable = [i for i in range(len(images)) if i not in failures]
     if not usable:
@@ -328,7 +329,9 @@ def histogram_volume(volume: VolumeImages, processes: int = 1) -> VolumeHistogra
     return assemble(volume, kept_images, kept_histograms, stacks, points, list(dict.fromkeys([*stack_warnings, *warnings])))
 
 
-def histogram_images(images: list[DicomImage], processes: int) -> tuple[dict[int, list[StoredHistogram]], dict[int, str]]:
+def histogram_images(
+    images: list[DicomImage], processes: int, runtime: ReadingRuntime
+) -> tuple[dict[int, list[StoredHistogram]], dict[int, str]]:
     """Per image, the stored-value histogram of each frame (made now unless made while reading it);
     per image that fails, the reason."""
     histograms: dict[int, list[StoredHistogram]] = {
@@ -337,9 +340,9 @@ def histogram_images(images: list[DicomImage], processes: int) -> tuple[dict[int
     chunks = frame_chunks([(index, image) for index, image in enumerate(images) if index not in histograms])
     total_frames = sum(stop - start for _, _, start, stop in chunks)
     if processes > 1 and total_frames >= PARALLEL_MIN_FRAMES and len(chunks) > 1:
-        results = parallel_map(histogram_chunk, chunks, processes)
+        results = parallel_map(histogram_chunk, chunks, processes, runtime)
     else:
-        results = [histogram_chunk(chunk) for chunk in chunks]
+        results = [histogram_chunk(chunk, runtime) for chunk in chunks]
     failures: dict[int, str] = {}
     for (image_index, *_), outcome in zip(chunks, results):
         if isinstance(outcome, str):
@@ -359,10 +362,13 @@ def frame_chunks(images: list[tuple[int, DicomImage]]) -> list[tuple[int, DicomI
     return chunks
 
 
-def histogram_chunk(chunk: tuple[int, DicomImage, int, int]) -> list[StoredHistogram] | str:
+def histogram_chunk(
+    chunk: tuple[int, DicomImage, int, int], runtime: ReadingRuntime | None = None
+) -> list[StoredHistogram] | str:
+    """The histograms of a chunk's frames, or why they cannot be made (in a pool process: its runtime)."""
     _, image, start, stop = chunk
     try:
-        return frame_histograms(image, range(start, stop))
+        return frame_histograms(image, range(start, stop), (runtime or process_runtime()).word_counting)
     except NotAnImage as error:
         return str(error)
 

@@ -7,8 +7,22 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import pydicom
 from pydicom.pixels import iter_pixels
+from pydicom.uid import UID, JPEG2000, JPEG2000Lossless, JPEGLosslessSV1, JPEGLSLossless, JPEGLSNearLossless, RLELossless
 
 from .images import DicomImage, Frame, NotAnImage, PixelLayout, StoredHistogram, describe
+from .word_counts import WordCounting
+
+
+DECODING_PLUGINS = {
+    RLELossless: "pylibjpeg",
+    JPEG2000Lossless: "pylibjpeg",
+    JPEG2000: "pylibjpeg",
+    JPEGLSLossless: "pyjpegls",
+    JPEGLSNearLossless: "pyjpegls",
+    JPEGLosslessSV1: "pylibjpeg",
+}
+"""The decoding plugin pydicom is asked to use per transfer syntax: the fastest that pydicom
+supports, measured by `bench/compressed.py` (README, Benchmark); other syntaxes: pydicom's choice."""
 
 
 class FrameBuffer:
@@ -25,15 +39,18 @@ class FrameBuffer:
         return self._memory[:size]
 
 
-def frame_histograms(image: DicomImage, positions: Iterable[int], buffer: FrameBuffer | None = None) -> list[StoredHistogram]:
-    """Histogram the frames at `positions` of `image.frames` (ascending), one stored frame in memory at a time;
-    a mosaic's tiles each as a frame of its own."""
+def frame_histograms(
+    image: DicomImage, positions: Iterable[int], counting: WordCounting, buffer: FrameBuffer | None = None
+) -> list[StoredHistogram]:
+    """Histogram the frames at `positions` of `image.frames` (ascending), one stored frame in memory at a time
+    (a mosaic's tiles each as a frame of its own), counting pixel words the way `counting` says (a
+    `ReadingRuntime`'s `word_counting`)."""
     frames = [image.frames[position] for position in positions]
     indices = [frame.index for frame in frames] if image.mosaic is None else list(dict.fromkeys(f.index for f in frames))
     stored = iter_stored_frames(image, indices, buffer or FrameBuffer())
     if image.mosaic is None:
-        return [compact(histogram_stored(frame, image.pixels)) for frame in stored]
-    return [compact(histogram_stored(tile, image.pixels)) for tile in iter_tiles(image, frames, stored)]
+        return [compact(histogram_stored(frame, image.pixels, counting)) for frame in stored]
+    return [compact(histogram_stored(tile, image.pixels, counting)) for tile in iter_tiles(image, frames, stored)]
 
 
 def iter_tiles(image: DicomImage, frames: list[Frame], stored: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
@@ -95,10 +112,16 @@ def iter_stored_frames(image: DicomImage, wanted: Iterable[int], buffer: FrameBu
                 yield raw.view(dtype)
         return
     try:
+        plugin = DECODING_PLUGINS.get(layout.transfer_syntax_uid, "")
+        if UID(layout.transfer_syntax_uid).is_encapsulated:
+            # Compressed files always name their transfer syntax: pydicom reads only the elements
+            # that describe the pixels, then the frames wanted, instead of parsing the whole file.
+            yield from iter_pixels(image.path, indices=wanted, raw=True, decoding_plugin=plugin)
+            return
         ds = pydicom.dcmread(image.path, force=True)
         if not ds.file_meta.get("TransferSyntaxUID"):
             ds.file_meta.TransferSyntaxUID = layout.transfer_syntax_uid
-        yield from iter_pixels(ds, indices=wanted, raw=True)
+        yield from iter_pixels(ds, indices=wanted, raw=True, decoding_plugin=plugin)
     except NotAnImage:
         raise
     except Exception as error:  # decoders raise many kinds on damaged data
@@ -116,10 +139,10 @@ def read_into(f, memory: np.ndarray) -> int:
     return got
 
 
-def histogram_stored(frame: np.ndarray, layout: PixelLayout) -> StoredHistogram:
+def histogram_stored(frame: np.ndarray, layout: PixelLayout, counting: WordCounting) -> StoredHistogram:
     """Distinct stored values of a frame and their counts, with unused high bits and sign corrected.
 
-    The frame's pixels may be left reordered (see `count_words`): pass a frame that is not needed after.
+    The frame's pixels may be left reordered (`counting` may sort them): pass a frame that is not needed after.
     """
     if frame.dtype.kind == "f":
         values, counts = np.unique(frame, return_counts=True)
@@ -128,7 +151,7 @@ def histogram_stored(frame: np.ndarray, layout: PixelLayout) -> StoredHistogram:
         values, counts = np.unique(frame, return_counts=True)
         return StoredHistogram(values.astype(np.int64), counts.astype(np.int64))
     words = frame.view(np.dtype(f"u{frame.dtype.itemsize}")) if frame.dtype.kind == "i" else frame
-    present, counts = count_words(words.ravel())
+    present, counts = counting.count(words.ravel())
     table, ascending = word_table(frame.dtype, layout.native_offset is not None, layout.bits_stored, layout.signed)
     values = table[present].astype(np.int64)
     if ascending or np.all(values[1:] > values[:-1]):
@@ -137,42 +160,6 @@ def histogram_stored(frame: np.ndarray, layout: PixelLayout) -> StoredHistogram:
     values, counts = values[order], counts[order]
     unique, starts = np.unique(values, return_index=True)
     return StoredHistogram(unique, np.add.reduceat(counts, starts))
-
-
-def count_words_by_bincount(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct pixel words, ascending, and how many pixels hold each: one counter per possible word."""
-    word_counts = np.bincount(words)
-    present = np.flatnonzero(word_counts)
-    return present, word_counts[present]
-
-
-def count_words_by_sorting(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The same as `count_words_by_bincount`, by sorting the words in place and measuring their runs.
-
-    Where numpy sorts 16-bit integers with AVX-512 (see `SIMD_SORTS_16_BIT`), this takes about 0.2 ms
-    for a 512×512 frame against 0.35 ms for `np.bincount`, whose one-pixel-at-a-time loop is the
-    slowest step of reading a series.
-    """
-    if not words.flags.writeable:
-        words = words.copy()
-    words.sort()
-    starts = np.concatenate(([0], np.flatnonzero(words[1:] != words[:-1]) + 1))
-    return words[starts].astype(np.intp), np.diff(starts, append=words.size)
-
-
-SIMD_SORTS_16_BIT = any(
-    getattr(np._core._multiarray_umath, "__cpu_features__", {}).get(feature) for feature in ("AVX512_ICL", "AVX512_SPR")
-)
-"""Whether this CPU has what numpy's vectorised sort of 16-bit integers (x86-simd-sort) needs. Without
-it numpy sorts them one comparison at a time, much slower than counting."""
-
-
-def count_words(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct words of a 1-D array of 8- or 16-bit pixel words, ascending, and their counts,
-    by the faster way on this machine. The words may be left reordered."""
-    if SIMD_SORTS_16_BIT and words.dtype == np.uint16 and words.size:
-        return count_words_by_sorting(words)
-    return count_words_by_bincount(words)
 
 
 @functools.lru_cache(maxsize=16)

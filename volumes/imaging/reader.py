@@ -16,6 +16,7 @@ from .image_header import PIXEL_DATA_TAG, image_from_dataset, parse_header
 from .images import DicomImage, NotAnImage, copy_with
 from .pixels import FrameBuffer, frame_histograms
 from .pools import BATCHES_PER_PROCESS, parallel_map
+from .runtime import ReadingRuntime, process_runtime
 from .sources import Skipped, SourceFile
 from .values import optional_int, read_floats
 
@@ -34,20 +35,24 @@ class ReadResult:
     skipped: list[Skipped]
 
 
-def read_images(sources: list[SourceFile], processes: int = 1, histograms: bool = False) -> ReadResult:
+def read_images(
+    sources: list[SourceFile], processes: int = 1, histograms: bool = False, runtime: ReadingRuntime | None = None
+) -> ReadResult:
     """`read_image` of every source; a file that cannot be measured is skipped with its reason.
 
     With `processes` > 1 and at least PARALLEL_MIN_FILES files, the files are read in that many
     processes, each taking runs of consecutive files. With `histograms`, the frames of files whose
     pixel data lie uncompressed in the file are histogrammed while the file is read (one pass over
     the series instead of two); the histograms of other files are left to the measurement.
+    `runtime`: what is kept between calls (pools, converted values); by default this process's.
     """
+    runtime = runtime or process_runtime()
     if processes > 1 and len(sources) >= PARALLEL_MIN_FILES:
         size = math.ceil(len(sources) / (processes * BATCHES_PER_PROCESS))
         runs = [(sources[start : start + size], histograms) for start in range(0, len(sources), size)]
-        outcomes = [outcome for run in parallel_map(read_run, runs, processes) for outcome in run]
+        outcomes = [outcome for run in parallel_map(read_run, runs, processes, runtime) for outcome in run]
     else:
-        outcomes = read_run((sources, histograms))
+        outcomes = read_run((sources, histograms), runtime)
     result = ReadResult(images=[], skipped=[])
     for source, outcome in zip(sources, outcomes):
         if isinstance(outcome, NotAnImage):
@@ -57,20 +62,20 @@ def read_images(sources: list[SourceFile], processes: int = 1, histograms: bool 
     return result
 
 
-def read_run(run: tuple[list[SourceFile], bool]) -> list[DicomImage | NotAnImage]:
+def read_run(run: tuple[list[SourceFile], bool], runtime: ReadingRuntime | None = None) -> list[DicomImage | NotAnImage]:
     """Read a run of consecutive files in one reader (one process): an image or why not, per file."""
     sources, histograms = run
-    reader = ImageReader(histograms=histograms)
+    reader = ImageReader(histograms=histograms, runtime=runtime or process_runtime())
     return [reader.read_or_reason(source) for source in sources]
 
 
-def read_image(source: SourceFile) -> DicomImage:
+def read_image(source: SourceFile, runtime: ReadingRuntime | None = None) -> DicomImage:
     """Parse the header of one file, leaving pixel data on disk.
 
     Raises NotAnImage when the file is not DICOM, holds no pixel data, holds colour pixels, or its
     pixel data is shorter than Rows × Columns × frames.
     """
-    return ImageReader().read(source)
+    return ImageReader(runtime=runtime).read(source)
 
 
 class ImageReader:
@@ -98,8 +103,9 @@ class ImageReader:
     """Pixel Data among them: a small one is read with the header, but only its length (the same in a
     file that follows the layout) and its position are used."""
 
-    def __init__(self, histograms: bool = False) -> None:
+    def __init__(self, histograms: bool = False, runtime: ReadingRuntime | None = None) -> None:
         self.histograms = histograms
+        self.runtime = runtime or process_runtime()
         self._frames = FrameBuffer()
         self._previous: tuple[PlainHeader, DicomImage, int] | None = None  # header, image, bytes after pixels start
 
@@ -112,15 +118,19 @@ class ImageReader:
             return NotAnImage(f"the file cannot be read ({error.strerror or error})")
         if self.histograms and image.pixels.native_offset is not None:
             try:
-                histograms = frame_histograms(image, range(len(image.frames)), self._frames)
+                histograms = frame_histograms(image, range(len(image.frames)), self.runtime.word_counting, self._frames)
                 image = copy_with(image, histograms=tuple(histograms))
             except NotAnImage:
                 pass  # the measurement reads it again, and says why it cannot
         return image
 
     def read(self, source: SourceFile) -> DicomImage:
+        if not self.runtime.walks_headers():
+            return image_from_dataset(parse_header(source.path), source)
         previous_header = self._previous[0] if self._previous else None
-        header = scan_plain_header(source.path, lambda: parse_header(source.path), like=previous_header)
+        header = scan_plain_header(
+            source.path, lambda: parse_header(source.path), self.runtime.converted, like=previous_header
+        )
         if header is None:
             return image_from_dataset(parse_header(source.path), source)
         if header.layout is None:  # no Pixel Data, or not all of the header could be laid out

@@ -15,7 +15,7 @@ OVERLAY_RGB = np.array([255.0, 64.0, 0.0])
 OVERLAY_OPACITY = 0.55
 PREVIEW_MAX_PIXELS = 512
 PNG_COMPRESS_LEVEL = 1
-"""zlib level of the preview: 4× faster to write than the default 6, for files about 15% larger."""
+"""zlib level of the preview: much faster to write than the default 6, for files a little larger."""
 GREY_LEVELS = 128
 """The picture is drawn with a palette: this many greys, then the same greys tinted orange for the
 voxels above the threshold. A palette PNG has a third of the bytes of an RGB one to compress, so it

@@ -1,47 +1,62 @@
 """The use cases: the only place that joins the ORM, file storage and the imaging pipeline.
 
 Views, the API, the task, admin and the `measure` command call these functions and nothing deeper.
+Each name is imported from its module on first use (PEP 562): `manage.py measure` uses only
+`scanning`, which needs no model, and starts without loading the apps and the ORM (see manage.py).
 """
-from .exporting import ExportError, measurement_mask, measurement_nifti, measurement_seg
-from .history import (
-    SORTS,
-    Deletion,
-    HistoryQuery,
-    measurement_delete,
-    measurement_deletion,
-    measurement_document,
-    measurements_search,
-    measurements_write_csv,
-    modalities_of,
-    upload_delete,
-    upload_deletion,
-)
-from .measuring import (
-    INTERNAL_ERROR_MESSAGE,
-    measurement_enqueue,
-    measurement_remeasure,
-    measurement_rerun,
-    measurement_run,
-    series_histogram,
-)
-from .scanning import PathsReport, Scan, decode_processes, paths_measure, sources_scan
-from .tokens import token_authenticate, token_create, token_revoke
-from .uploads import UploadRejected, file_sha256, upload_ingest
-from .viewing import (
-    SliceNotFound,
-    Window,
-    measurement_live,
-    measurement_viewer,
-    series_mask_png,
-    series_slice_png,
-)
+import importlib
 
-__all__ = [
-    "ExportError", "measurement_mask", "measurement_nifti", "measurement_seg",
-    "SORTS", "Deletion", "HistoryQuery", "measurement_delete", "measurement_deletion", "measurement_document",
-    "measurements_search", "measurements_write_csv", "modalities_of", "upload_delete", "upload_deletion",
-    "INTERNAL_ERROR_MESSAGE", "PathsReport", "Scan", "UploadRejected", "decode_processes", "file_sha256",
-    "measurement_enqueue", "measurement_remeasure", "measurement_rerun", "measurement_run", "paths_measure",
-    "series_histogram", "sources_scan", "token_authenticate", "token_create", "token_revoke", "upload_ingest",
-    "SliceNotFound", "Window", "measurement_live", "measurement_viewer", "series_mask_png", "series_slice_png",
-]
+MODULE_OF = {
+    "ExportError": "exporting",
+    "measurement_mask": "exporting",
+    "measurement_nifti": "exporting",
+    "measurement_seg": "exporting",
+    "Deletion": "history",
+    "HistoryQuery": "history",
+    "SORTS": "history",
+    "measurement_delete": "history",
+    "measurement_deletion": "history",
+    "measurement_document": "history",
+    "measurements_search": "history",
+    "measurements_write_csv": "history",
+    "modalities_of": "history",
+    "upload_delete": "history",
+    "upload_deletion": "history",
+    "INTERNAL_ERROR_MESSAGE": "measuring",
+    "measurement_enqueue": "measuring",
+    "measurement_remeasure": "measuring",
+    "measurement_rerun": "measuring",
+    "measurement_run": "measuring",
+    "series_histogram": "measuring",
+    "PathsReport": "scanning",
+    "Scan": "scanning",
+    "decode_processes": "scanning",
+    "paths_measure": "scanning",
+    "sources_scan": "scanning",
+    "token_authenticate": "tokens",
+    "token_create": "tokens",
+    "token_revoke": "tokens",
+    "UploadRejected": "uploads",
+    "file_sha256": "uploads",
+    "upload_ingest": "uploads",
+    "SliceNotFound": "viewing",
+    "Window": "viewing",
+    "measurement_live": "viewing",
+    "measurement_viewer": "viewing",
+    "series_mask_png": "viewing",
+    "series_slice_png": "viewing",
+}
+"""Every public name of the services, and the module of one job that defines it."""
+
+__all__ = sorted(MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name in MODULE_OF:
+        value = getattr(importlib.import_module(f"{__name__}.{MODULE_OF[name]}"), name)
+    elif name in set(MODULE_OF.values()):
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value

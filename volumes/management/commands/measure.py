@@ -6,9 +6,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.module_loading import import_string
 
 from volumes import services
 from volumes.imaging.export import MaskFiles
+from volumes.apps import VolumesConfig
 from volumes.imaging.measure import (
     AUTOMATIC_MODES,
     MODES,
@@ -17,6 +19,17 @@ from volumes.imaging.measure import (
 )
 
 EXIT_NOTHING_MEASURED = 2
+
+
+def run_without_apps(argv: list[str]) -> None:
+    """`manage.py measure ...` with the settings and their LOGGING, without `django.setup()`: the
+    command touches no model (`services.paths_measure` reads files and measures), so the apps, the
+    ORM and admin are not loaded, nor Django's default logging (whose handler for mailing request
+    errors to the admins imports the views). Errors and exit statuses are those of manage.py."""
+    if settings.LOGGING_CONFIG:
+        import_string(settings.LOGGING_CONFIG)(settings.LOGGING)
+    VolumesConfig.quiet_pydicom_log()
+    Command().run_from_argv(argv)
 
 
 class Command(BaseCommand):
