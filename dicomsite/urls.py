@@ -1,15 +1,8 @@
-from django.conf import settings
 from django.contrib import admin
-from django.contrib.staticfiles.views import serve as serve_static_file
-from django.urls import include, path, re_path
+from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("volumes.urls")),
 ]
-
-if settings.SERVE_STATIC:
-    urlpatterns += [
-        re_path(r"^static/(?P<path>.*)$", serve_static_file, {"insecure": True}),
-    ]
