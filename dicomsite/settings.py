@@ -5,14 +5,28 @@ the defaults give the embedded set-up of `make run`: SQLite, private files under
 queue in the database. `VOLUMES_PRODUCTION=1` (docker-compose.yml sets it) marks a deployment: it
 refuses to start without an explicit secret key or with debug on.
 """
+import os
 import secrets
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+
+
+class Env(environ.Env):
+    """django-environ, naming the variable whose value cannot be read (its own message does not)."""
+
+    def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
+        try:
+            return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        except ValueError as error:
+            kind = getattr(cast, "__name__", "the expected type")
+            raise ImproperlyConfigured(f"{var}={os.environ.get(var)!r} is not a valid {kind} ({error})") from None
+
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-env = environ.Env()
+env = Env()
 VAR_DIR = Path(env.str("VOLUMES_VAR_DIR", default=str(BASE_DIR / "var")))
 
 
