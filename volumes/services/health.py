@@ -15,10 +15,6 @@ from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 
 logger = logging.getLogger(__name__)
 
-STORAGE_PROBE_NAME = "healthz-probe"
-"""A name that is never written: asking whether it exists proves the storage answers."""
-
-
 @dataclass(frozen=True)
 class Check:
     ok: bool
@@ -72,7 +68,9 @@ def storage_check() -> Check:
         if isinstance(storage, FileSystemStorage):
             folder_check(storage.location)
         else:
-            storage.exists(STORAGE_PROBE_NAME)
+            # One request: the top-level folders (instances/, histograms/, thumbnails/). A missing
+            # bucket or refused credentials fail here, where asking for one name would not.
+            storage.listdir("")
     except Exception as error:
         return failure("storage", error)
     return Check(ok=True, detail={"backend": type(storage).__name__})

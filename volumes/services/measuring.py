@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from pathlib import Path
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -18,9 +17,10 @@ from ..imaging.measure import (
     histogram_volume,
     measure_histogram,
 )
-from ..imaging.reading import NotAnImage, SourceFile, read_images
+from ..imaging.reading import NotAnImage, read_images
 from ..imaging.render import preview_png
 from ..models import Measurement, Series
+from .media import instances_on_disk
 from .scanning import decode_processes
 
 logger = logging.getLogger(__name__)
@@ -108,17 +108,17 @@ def series_histogram(*, series: Series) -> VolumeHistogram:
     if series.histogram:
         with series.histogram.open("rb") as f:
             return VolumeHistogram.load(f)
-    sources = [SourceFile(name=i.original_name, path=Path(i.file.path)) for i in series.instances.all()]
-    images = []
-    unreadable = []
-    for source, image in zip(sources, read_images(sources, decode_processes(), histograms=True)):
-        if isinstance(image, NotAnImage):
-            unreadable.append(f"{source.name}: {image}")
-        else:
-            images.append(image)
-    if not images:
-        raise MeasurementError("none of the series' stored files can be read: " + "; ".join(unreadable[:3]))
-    histogram = histogram_volume(VolumeImages(images=tuple(images), part=series.part), processes=decode_processes())
+    with instances_on_disk(series.instances.all()) as sources:
+        images = []
+        unreadable = []
+        for source, image in zip(sources, read_images(sources, decode_processes(), histograms=True)):
+            if isinstance(image, NotAnImage):
+                unreadable.append(f"{source.name}: {image}")
+            else:
+                images.append(image)
+        if not images:
+            raise MeasurementError("none of the series' stored files can be read: " + "; ".join(unreadable[:3]))
+        histogram = histogram_volume(VolumeImages(images=tuple(images), part=series.part), processes=decode_processes())
     if unreadable:
         histogram = replace(histogram, warnings=(*histogram.warnings, *(f"left out {text}" for text in unreadable)))
     series.histogram.save(f"series-{series.pk}.npz", ContentFile(histogram.to_bytes()), save=False)
