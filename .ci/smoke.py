@@ -6,9 +6,13 @@ login page (session and CSRF token, as a browser does), uploads the challenge fi
 polls its measurement until it is done with the right volume. Exit status 0 when all of that held.
 
     .venv/bin/python .ci/smoke.py   (PostgreSQL: $VOLUMES_TEST_POSTGRES_URL, default postgres@127.0.0.1:5432)
+
+With --against URL it starts nothing: it signs in to a running site and measures there (what
+bench/compose_check.sh does against `docker compose up`).
 """
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import secrets
@@ -97,7 +101,26 @@ def upload_and_measure(session: requests.Session, base: str) -> float:
     return detail["volume_mm3"]
 
 
+def measure_on(base: str, username: str, password: str) -> float:
+    """Sign in, upload the challenge file, poll its measurement; the volume, checked."""
+    session = requests.Session()
+    sign_in(session, base, username, password)
+    volume_mm3 = upload_and_measure(session, base)
+    if round(volume_mm3, 3) != EXPECTED_VOLUME_MM3:
+        raise SystemExit(f"smoke: volume {volume_mm3} mm³, expected {EXPECTED_VOLUME_MM3}")
+    return volume_mm3
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--against", metavar="URL", help="a running site: only sign in and measure there")
+    parser.add_argument("--username", default="admin")
+    parser.add_argument("--password", default=os.environ.get("VOLUMES_ADMIN_PASSWORD"))
+    arguments = parser.parse_args()
+    if arguments.against:
+        volume_mm3 = measure_on(arguments.against.rstrip("/"), arguments.username, arguments.password)
+        print(f"smoke: {arguments.against}: signed in, uploaded {SEED_FILE.name}, measured {volume_mm3:,.3f} mm³")
+        return 0
     plan = launch_plan(compose_commands())
     port = int(os.environ.get("SMOKE_PORT") or free_port())
     base = f"http://127.0.0.1:{port}"
@@ -123,11 +146,7 @@ def main() -> int:
                     continue
                 processes.append((name, subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)))
             wait_until("GET /healthz to answer 200", lambda: healthy(base), 120, processes)
-            session = requests.Session()
-            sign_in(session, base, "admin", password)
-            volume_mm3 = upload_and_measure(session, base)
-            if round(volume_mm3, 3) != EXPECTED_VOLUME_MM3:
-                raise SystemExit(f"smoke: volume {volume_mm3} mm³, expected {EXPECTED_VOLUME_MM3}")
+            volume_mm3 = measure_on(base, "admin", password)
             static = requests.get(f"{base}/static/volumes/style.css", timeout=30)
             if static.status_code != 200:
                 raise SystemExit(f"smoke: the style sheet answered {static.status_code}")
