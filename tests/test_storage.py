@@ -3,6 +3,7 @@
 The S3 API is moto's server mode, started here on a free local port (no network); django-storages'
 S3 backend talks to it over HTTP exactly as it would to a real object store.
 """
+import tempfile
 import uuid
 
 import boto3
@@ -125,3 +126,12 @@ def test_health_is_503_when_the_bucket_is_missing(client, settings, s3_endpoint)
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["storage"] == {"ok": False, "error": "NoSuchBucket"}
+
+
+def test_files_streamed_from_the_storage_are_removed_once_read(ingest, media, monkeypatch, tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    measurement = ingest()
+    assert measurement.volume_mm3 == SEED_VOLUME_MM3
+    assert list(scratch.iterdir()) == []
