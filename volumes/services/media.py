@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.core.files.storage import Storage, default_storage
 
-from ..imaging.reading import SourceFile
+from ..imaging.sources import SourceFile
 from ..models import Instance
 
 COPY_CHUNK_BYTES = 1024 * 1024
