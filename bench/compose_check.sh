@@ -1,8 +1,9 @@
 #!/bin/sh
 # `docker compose up --build` for real, checked end to end (README, "Docker", says when it last ran):
 #   up; the first account printed with the right command; /healthz; sign in, upload the challenge file
-#   over HTTP, poll it to 143,280.029 mm³; --scale worker=2 and measure again; a settings error stops a
-#   worker with its message; files owned by the image's user; down, up again: the data is still there.
+#   over HTTP, poll it to 143,280.029 mm³; --scale worker=2 and measure again; a killed worker comes
+#   back; a settings error stops a worker with its message; files owned by the image's user; down, up
+#   again: the account, the measurements and their files are still there.
 # Needs a Docker engine (here: ../shared/tools/docker-standin start) and `make install` (for .ci/smoke.py).
 # Uses its own compose project and port (COMPOSE_CHECK_PORT, default 8280) and removes its volumes at the end.
 set -eu
@@ -53,6 +54,16 @@ test "$(compose ps -q worker | wc -l)" -eq 2
 compose ps
 .venv/bin/python .ci/smoke.py --against "$BASE" --password "$PASSWORD"
 
+step "a killed worker is started again by its restart policy"
+WORKER_ID="$(compose ps -q worker | head -1)"
+docker kill "$WORKER_ID" > /dev/null
+for _ in $(seq 60); do
+    [ "$(docker inspect -f '{{.RestartCount}} {{.State.Running}}' "$WORKER_ID")" = "1 true" ] && break
+    sleep 2
+done
+docker inspect -f 'worker restarts: {{.RestartCount}}, running: {{.State.Running}}' "$WORKER_ID"
+test "$(docker inspect -f '{{.State.Running}}' "$WORKER_ID")" = true
+
 step "a settings error stops a worker with its message"
 if compose run --rm -e VOLUMES_THRESHOLD=abc worker > "$WORK/bad" 2>&1; then
     echo "compose_check: the worker started with VOLUMES_THRESHOLD=abc" >&2; exit 1
@@ -63,7 +74,8 @@ step "down, then up again: the data is kept"
 compose down
 compose up -d
 wait_healthy
-compose logs --no-color migrate | grep -c "Created the first account" | grep -qx 1
+# The migration ran again and kept the account: no new password, the sign-in hint instead.
+compose logs --no-color migrate | grep "Sign in at $BASE/ with your account. Forgotten password: docker compose exec web python manage.py changepassword admin"
 .venv/bin/python - "$BASE" "$PASSWORD" <<'PY'
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location("smoke", ".ci/smoke.py")
