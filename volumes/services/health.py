@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from django.core.files.storage import FileSystemStorage, storages
 from django.db import connection
 from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
+from django_tasks_db.backend import DatabaseBackend
+from django_tasks_db.models import DBTaskResult
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Check:
@@ -86,10 +89,8 @@ def folder_check(location: str) -> None:
 def queue_check() -> Check:
     """Tasks waiting and running, where the queue is in the database; other backends have no depth."""
     backend = task_backends[DEFAULT_TASK_BACKEND_ALIAS]
-    if type(backend).__module__.split(".")[0] != "django_tasks_db":
+    if not isinstance(backend, DatabaseBackend):
         return Check(ok=True, detail={"backend": type(backend).__name__, "waiting": None, "running": None})
-    from django_tasks_db.models import DBTaskResult
-
     try:
         results = DBTaskResult.objects.filter(backend_name=backend.alias)
         waiting = results.ready().count()
