@@ -7,7 +7,9 @@ polls its measurement until it is done with the right volume. Exit status 0 when
 
     .venv/bin/python .ci/smoke.py   (PostgreSQL: $VOLUMES_TEST_POSTGRES_URL, default postgres@127.0.0.1:5432)
 
-With --against URL it starts nothing: it signs in to a running site and measures there (what
+With --media s3 the media go to an S3 API (moto's server, started on a free local port) and every
+process gets a data folder of its own, as on separate hosts: the workers can read the upload only
+through the object store. With --against URL it starts nothing: it signs in to a running site and measures there (what
 bench/compose_check.sh does against `docker compose up`).
 """
 from __future__ import annotations
@@ -116,6 +118,7 @@ def main() -> int:
     parser.add_argument("--against", metavar="URL", help="a running site: only sign in and measure there")
     parser.add_argument("--username", default="admin")
     parser.add_argument("--password", default=os.environ.get("VOLUMES_ADMIN_PASSWORD"))
+    parser.add_argument("--media", choices=("filesystem", "s3"), default="filesystem")
     arguments = parser.parse_args()
     if arguments.against:
         volume_mm3 = measure_on(arguments.against.rstrip("/"), arguments.username, arguments.password)
@@ -130,6 +133,8 @@ def main() -> int:
         server.execute(f'CREATE DATABASE "{database}"')
     processes: list[tuple[str, subprocess.Popen]] = []
     with tempfile.TemporaryDirectory(prefix="smoke-") as workdir:
+        if arguments.media == "s3":
+            processes.append(("s3", start_object_store(processes)))
         env = {**os.environ,
                "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
                "VOLUMES_PRODUCTION": "1", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
@@ -144,15 +149,21 @@ def main() -> int:
                 if name == "migrate":
                     subprocess.run(command, cwd=ROOT, env=env, check=True, timeout=300)
                     continue
-                processes.append((name, subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)))
+                own = {**env, "VOLUMES_VAR_DIR": str(Path(workdir) / name)} if arguments.media == "s3" else env
+                processes.append((name, subprocess.Popen(command, cwd=ROOT, env=own, start_new_session=True)))
             wait_until("GET /healthz to answer 200", lambda: healthy(base), 120, processes)
             volume_mm3 = measure_on(base, "admin", password)
             static = requests.get(f"{base}/static/volumes/style.css", timeout=30)
             if static.status_code != 200:
                 raise SystemExit(f"smoke: the style sheet answered {static.status_code}")
-            queue = requests.get(f"{base}/healthz", timeout=30).json()["queue"]
+            health = requests.get(f"{base}/healthz", timeout=30).json()
+            where = health["storage"]["backend"]
+            if arguments.media == "s3":
+                where += f" ({stored_object_folders()} in the bucket; no local media: {not local_media(workdir)})"
+                if local_media(workdir):
+                    raise SystemExit(f"smoke: media written to local folders: {local_media(workdir)}")
             print(f"smoke: passed: signed in, uploaded {SEED_FILE.name}, measured {volume_mm3:,.3f} mm³; "
-                  f"queue afterwards {queue}", flush=True)
+                  f"media on {where}; queue afterwards {health['queue']}", flush=True)
         finally:
             for _, process in processes:
                 if process.poll() is None:
@@ -162,6 +173,52 @@ def main() -> int:
             with psycopg.connect(SERVER_URL, autocommit=True) as server:
                 server.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     return 0
+
+
+S3_BUCKET = "volumes-smoke"
+S3_VARIABLES = {"VOLUMES_MEDIA_STORAGE": "s3", "VOLUMES_S3_BUCKET": S3_BUCKET,
+                "AWS_ACCESS_KEY_ID": "smoke", "AWS_SECRET_ACCESS_KEY": "smoke-secret"}
+
+
+def start_object_store(processes) -> subprocess.Popen:
+    """moto's S3 server on a free local port, with the bucket; sets the app's S3 variables."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_until("the S3 server", lambda: answers(endpoint), 60, [("s3", server)])
+    os.environ.update(S3_VARIABLES, VOLUMES_S3_ENDPOINT_URL=endpoint)
+    s3_client().create_bucket(Bucket=S3_BUCKET)
+    print(f"smoke: s3: moto_server at {endpoint}, bucket {S3_BUCKET}", flush=True)
+    return server
+
+
+def s3_client():
+    import boto3
+
+    return boto3.client("s3", endpoint_url=os.environ["VOLUMES_S3_ENDPOINT_URL"], region_name="us-east-1",
+                        aws_access_key_id=S3_VARIABLES["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=S3_VARIABLES["AWS_SECRET_ACCESS_KEY"])
+
+
+def stored_object_folders() -> str:
+    keys = [item["Key"] for item in s3_client().list_objects_v2(Bucket=S3_BUCKET).get("Contents", [])]
+    folders = sorted({key.split("/")[0] for key in keys})
+    if folders != ["histograms", "instances", "thumbnails"]:
+        raise SystemExit(f"smoke: the bucket holds {keys}")
+    return f"{len(keys)} objects under {', '.join(f + '/' for f in folders)}"
+
+
+def local_media(workdir: str) -> list[str]:
+    return [str(path) for path in Path(workdir).glob("*/media/**/*") if path.is_file()]
+
+
+def answers(url: str) -> bool:
+    try:
+        requests.get(url, timeout=5)
+    except requests.ConnectionError:
+        return False
+    return True
 
 
 def healthy(base: str) -> bool:
