@@ -22,13 +22,15 @@ install: $(VENV)/.installed
 
 migrate: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 
-# Serves on http://$(HOST):$(PORT) with a background worker; Ctrl-C stops both.
+# Serves on http://$(HOST):$(PORT) with a background worker, each restarted if it dies; Ctrl-C stops both.
+# Gunicorn's other settings are in gunicorn.conf.py, the same for docker-compose.yml.
 run: migrate
 	$(PY) manage.py ensure_account --url http://$(HOST):$(PORT)/
-	$(PY) manage.py db_worker --no-reload --interval 0.5 & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(VENV)/bin/gunicorn dicomsite.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --timeout 600 --access-logfile -
+	$(PY) manage.py supervise \
+	    "web=$(VENV)/bin/gunicorn dicomsite.wsgi --bind $(HOST):$(PORT)" \
+	    "worker=$(PY) manage.py db_worker --no-reload --interval 0.5"
 
 worker: migrate
 	$(PY) manage.py db_worker --no-reload

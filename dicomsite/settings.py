@@ -1,25 +1,33 @@
-"""Settings for the volumetry site, read from the environment.
+"""Settings for the volumetry site, read from the environment (django-environ).
 
-Every setting a deployment changes is an environment variable (README lists them); the defaults give
-the embedded set-up of `make run`: SQLite, private files under `var/media`, a database task queue.
+Every setting a deployment changes is an environment variable (README lists them with their defaults);
+the defaults give the embedded set-up of `make run`: SQLite, private files under `var/media`, a task
+queue in the database. `VOLUMES_PRODUCTION=1` (docker-compose.yml sets it) marks a deployment: it
+refuses to start without an explicit secret key or with debug on.
 """
 import os
 import secrets
 from pathlib import Path
 
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+
+
+class Env(environ.Env):
+    """django-environ, naming the variable whose value cannot be read (its own message does not)."""
+
+    def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
+        try:
+            return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        except ValueError as error:
+            kind = getattr(cast, "__name__", "the expected type")
+            raise ImproperlyConfigured(f"{var}={os.environ.get(var)!r} is not a valid {kind} ({error})") from None
+
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("VOLUMES_VAR_DIR", BASE_DIR / "var"))
-
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+env = Env()
+VAR_DIR = Path(env.str("VOLUMES_VAR_DIR", default=str(BASE_DIR / "var")))
 
 
 def local_secret_key() -> str:
@@ -48,10 +56,19 @@ def private_file(path: Path) -> None:
         pass
 
 
-DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or local_secret_key()
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
-CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+PRODUCTION = env.bool("VOLUMES_PRODUCTION", default=False)
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+if PRODUCTION and not env.str("DJANGO_SECRET_KEY", default="").strip():
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set, and VOLUMES_PRODUCTION=1 refuses to start without one (a generated key "
+        "would differ between containers and hosts). Set it in .env, for example to the output of "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG=1 with VOLUMES_PRODUCTION=1: debug pages would show settings and data; unset one.")
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="").strip() or local_secret_key()
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -66,7 +83,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # GET /healthz, answered before host validation and redirects (see volumes/health.py).
+    "volumes.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the web process, compressed and cached, before anything else runs.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -94,19 +115,21 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("VOLUMES_SQLITE_PATH", VAR_DIR / "db.sqlite3"),
-        "OPTIONS": {
-            # The web process and the worker write to the same file: wait for each other, and take
-            # the write lock at the start of a transaction rather than failing half-way.
-            "timeout": 30,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
+# --- database -------------------------------------------------------------------------------------
+# DATABASE_URL, e.g. postgres://user:password@db:5432/volumes (psycopg 3); else SQLite in VAR_DIR.
+SQLITE_PATH = Path(env.str("VOLUMES_SQLITE_PATH", default=str(VAR_DIR / "db.sqlite3")))
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # The web process and the worker write to the same file: wait for each other, and take
+        # the write lock at the start of a transaction rather than failing half-way.
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -120,27 +143,49 @@ LOGIN_REDIRECT_URL = "volumes:upload"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")
+TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
+# --- static files and media -----------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
-# No front proxy in the embedded set-up: Django serves the few static files itself.
-SERVE_STATIC = env_bool("DJANGO_SERVE_STATIC", True)
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# WhiteNoise serves STATIC_ROOT (collectstatic, as the image does) and, without it, the app's folders.
+WHITENOISE_USE_FINDERS = True
 
 # Uploaded DICOM files and derived pictures. Private: never under STATIC_ROOT, never given a
-# MEDIA_URL; they reach a browser only through views that check the owner.
-MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", VAR_DIR / "media"))
+# MEDIA_URL; they reach a browser only through views that check the owner. The code reaches them
+# only through the storage API, so that `s3` (django-storages) serves workers on several hosts.
+MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_STORAGE = env.str("VOLUMES_MEDIA_STORAGE", default="filesystem")
+if MEDIA_STORAGE == "filesystem":
+    MEDIA_STORAGE_BACKEND = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif MEDIA_STORAGE == "s3":
+    # Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, read by boto3 from the environment.
+    S3_ENDPOINT_URL = env.str("VOLUMES_S3_ENDPOINT_URL", default="") or None
+    MEDIA_STORAGE_BACKEND = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("VOLUMES_S3_BUCKET", default="volumes"),
+            "endpoint_url": S3_ENDPOINT_URL,
+            "region_name": env.str("VOLUMES_S3_REGION", default="us-east-1"),
+            # A self-hosted store (MinIO, ...) is reached by path, not by a bucket sub-domain.
+            "addressing_style": "path" if S3_ENDPOINT_URL else None,
+            "default_acl": "private",
+            "file_overwrite": False,
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"VOLUMES_MEDIA_STORAGE={MEDIA_STORAGE!r}: use 'filesystem' or 's3'.")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": MEDIA_STORAGE_BACKEND,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # Uploads above this size are streamed to a temporary file instead of being held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-FILE_UPLOAD_TEMP_DIR = os.environ.get("DJANGO_FILE_UPLOAD_TEMP_DIR") or None
-DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("VOLUMES_MAX_UPLOAD_FILES", "5000"))
+FILE_UPLOAD_TEMP_DIR = env.str("DJANGO_FILE_UPLOAD_TEMP_DIR", default="") or None
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("VOLUMES_MAX_UPLOAD_FILES", default=5000)
 
 # The slice viewer's pictures (grey slices per window, masks per threshold), rendered from the stored
 # files once and kept here; shared by the web processes, safe to delete at any time.
@@ -148,28 +193,32 @@ CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "slices": {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": os.environ.get("VOLUMES_SLICE_CACHE_DIR", str(VAR_DIR / "cache" / "slices")),
-        "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("VOLUMES_SLICE_CACHE_ENTRIES", "5000"))},
+        "LOCATION": env.str("VOLUMES_SLICE_CACHE_DIR", default=str(VAR_DIR / "cache" / "slices")),
+        "OPTIONS": {"MAX_ENTRIES": env.int("VOLUMES_SLICE_CACHE_ENTRIES", default=5000)},
     },
 }
 
+# Where a storage without local paths (S3) has the files the slice viewer reads copied, by content.
+VOLUMES_FILE_CACHE_DIR = Path(env.str("VOLUMES_FILE_CACHE_DIR", default=str(VAR_DIR / "cache" / "files")))
+
+# --- the queue and the workers --------------------------------------------------------------------
 TASKS = {
     "default": {
-        "BACKEND": os.environ.get("VOLUMES_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "BACKEND": env.str("VOLUMES_TASK_BACKEND", default="django_tasks_db.DatabaseBackend"),
     }
 }
-
-# The measurement defaults.
-VOLUMES_THRESHOLD = float(os.environ.get("VOLUMES_THRESHOLD", "0.5"))
 # Processes that decode pixel data in parallel while measuring one series (0: one per core).
-VOLUMES_DECODE_PROCESSES = int(os.environ.get("VOLUMES_DECODE_PROCESSES", "0"))
-VOLUMES_ALLOW_SIGNUP = env_bool("VOLUMES_ALLOW_SIGNUP", True)
+VOLUMES_DECODE_PROCESSES = env.int("VOLUMES_DECODE_PROCESSES", default=0)
+
+# --- the measurement and the site -----------------------------------------------------------------
+VOLUMES_THRESHOLD = env.float("VOLUMES_THRESHOLD", default=0.5)
+VOLUMES_ALLOW_SIGNUP = env.bool("VOLUMES_ALLOW_SIGNUP", default=True)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     # highdicom narrates every module it copies into a DICOM SEG at INFO
     "loggers": {"highdicom": {"level": "WARNING"}},
 }
@@ -210,8 +259,8 @@ REST_FRAMEWORK = {
 }
 # Requests a client may make, per signed-in user and per address (DRF's "N/second|minute|hour|day").
 VOLUMES_API_RATES = {
-    "user": os.environ.get("VOLUMES_API_RATE_USER", "600/minute"),
-    "address": os.environ.get("VOLUMES_API_RATE_ADDRESS", "1200/minute"),
+    "user": env.str("VOLUMES_API_RATE_USER", default="600/minute"),
+    "address": env.str("VOLUMES_API_RATE_ADDRESS", default="1200/minute"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "DICOM volumetry API",
@@ -226,8 +275,8 @@ SPECTACULAR_SETTINGS = {
 
 # Sign-in lock-out (django-axes): after this many failed sign-ins for one username from one address,
 # that pair is refused (429) for the cool-off time. Failed API tokens count per address.
-AXES_FAILURE_LIMIT = int(os.environ.get("VOLUMES_SIGNIN_FAILURE_LIMIT", "5"))
-AXES_COOLOFF_TIME = float(os.environ.get("VOLUMES_SIGNIN_COOLOFF_MINUTES", "15")) / 60  # hours
+AXES_FAILURE_LIMIT = env.int("VOLUMES_SIGNIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("VOLUMES_SIGNIN_COOLOFF_MINUTES", default=15) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False  # no start-up banner on every command (`manage.py measure --json` prints only JSON)
@@ -249,13 +298,13 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # HTTPS (production): all off by default, since `make run` serves plain HTTP on 127.0.0.1.
-SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
-SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0"))
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
-SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
+if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
     # The proxy terminates TLS and sets this header; it must overwrite any value a client sends.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
@@ -263,13 +312,10 @@ X_FRAME_OPTIONS = "DENY"
 
 # Mail (for password reset): EMAIL_URL such as smtp+tls://user:password@mail.example.org:587.
 # Without it, the password-reset pages are not offered.
-if os.environ.get("EMAIL_URL"):
-    import environ
-
-    mail = environ.Env.email_url_config(os.environ["EMAIL_URL"])
-    globals().update({name: value for name, value in mail.items() if name.startswith("EMAIL_")})
-    DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "webmaster@localhost")
-VOLUMES_MAIL_CONFIGURED = bool(os.environ.get("EMAIL_URL"))
+VOLUMES_MAIL_CONFIGURED = bool(env.str("EMAIL_URL", default=""))
+if VOLUMES_MAIL_CONFIGURED:
+    globals().update({name: value for name, value in env.email_url("EMAIL_URL").items() if name.startswith("EMAIL_")})
+    DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="webmaster@localhost")
 
 # Files and the database, private to the account the app runs as (they hold patient data).
 FILE_UPLOAD_PERMISSIONS = 0o600
@@ -278,5 +324,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and str(DATABA
     private_file(Path(DATABASES["default"]["NAME"]))
 
 # De-identification of uploads (PS3.15 Basic Profile, dicognito): off unless asked for.
-VOLUMES_DEIDENTIFY = env_bool("VOLUMES_DEIDENTIFY", False)
+VOLUMES_DEIDENTIFY = env.bool("VOLUMES_DEIDENTIFY", default=False)
 # --- end of security ---

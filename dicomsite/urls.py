@@ -1,8 +1,6 @@
-from django.conf import settings
 from django.contrib import admin
-from django.contrib.staticfiles.views import serve as serve_static_file
 from django.contrib.auth import urls as auth_urls
-from django.urls import include, path, re_path
+from django.urls import include, path
 
 from volumes.views import offered_with_mail_only
 
@@ -21,8 +19,3 @@ urlpatterns = [
     path("accounts/", include(list(account_patterns()))),
     path("", include("volumes.urls")),
 ]
-
-if settings.SERVE_STATIC:
-    urlpatterns += [
-        re_path(r"^static/(?P<path>.*)$", serve_static_file, {"insecure": True}),
-    ]

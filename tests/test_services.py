@@ -145,6 +145,7 @@ def test_an_unexpected_error_fails_the_measurement_with_a_generic_message(owner,
     assert "something deep inside" in caplog.text
 
 
+@pytest.mark.django_db(transaction=True)  # the worker closes its connection between tasks, as in production
 def test_the_database_worker_runs_queued_measurements(owner, settings, django_capture_on_commit_callbacks):
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
     with django_capture_on_commit_callbacks(execute=True):

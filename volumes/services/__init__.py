@@ -22,6 +22,8 @@ MODULE_OF = {
     "modalities_of": "history",
     "upload_delete": "history",
     "upload_deletion": "history",
+    "Health": "health",
+    "health_check": "health",
     "INTERNAL_ERROR_MESSAGE": "measuring",
     "measurement_enqueue": "measuring",
     "measurement_remeasure": "measuring",

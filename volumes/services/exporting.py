@@ -1,14 +1,13 @@
 """Exports of a stored measurement's mask: the voxels it counted, as DICOM SEG or NIfTI."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from ..imaging.export import ExportError, StackMask, mask_label, nifti_bytes, seg_bytes, stack_mask
 from ..imaging.measure import measure_histogram
 from ..imaging.reader import read_images
-from ..imaging.sources import SourceFile
 from ..models import Measurement
 from .measuring import series_histogram
+from .media import instances_on_disk
 from .scanning import series_volume
 
 
@@ -23,12 +22,12 @@ def measurement_mask(*, measurement: Measurement) -> StackMask:
     series = measurement.series
     histogram = series_histogram(series=series)
     _, above = measure_histogram(histogram, measurement.threshold_request())
-    sources = [SourceFile(name=i.original_name, path=Path(i.file.path)) for i in series.instances.all()]
-    read = read_images(sources, processes=1)
-    if read.skipped:
-        first = read.skipped[0]
-        raise ExportError(f"a stored file cannot be read again: {first.name}: {first.reason}")
-    stack = stack_mask(series_volume(series=series, images=read.images), histogram, above)
+    with instances_on_disk(series.instances.all()) as sources:
+        read = read_images(sources, processes=1)
+        if read.skipped:
+            first = read.skipped[0]
+            raise ExportError(f"a stored file cannot be read again: {first.name}: {first.reason}")
+        stack = stack_mask(series_volume(series=series, images=read.images), histogram, above)
     if stack.voxels != measurement.voxels_above:
         raise ExportError(
             f"the stored files give {stack.voxels:,} voxels above the threshold, the measurement {measurement.voxels_above:,}"

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from pathlib import Path
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -18,8 +17,8 @@ from ..imaging.measure import (
 )
 from ..imaging.reader import read_images
 from ..imaging.render import preview_png
-from ..imaging.sources import SourceFile
 from ..models import Measurement, Series
+from .media import instances_on_disk
 from .scanning import decode_processes, series_volume
 from .viewing import series_body_histogram
 
@@ -105,13 +104,13 @@ def series_histogram(*, series: Series) -> VolumeHistogram:
     if series.histogram:
         with series.histogram.open("rb") as f:
             return VolumeHistogram.load(f)
-    sources = [SourceFile(name=i.original_name, path=Path(i.file.path)) for i in series.instances.all()]
-    read = read_images(sources, decode_processes(), histograms=True)
-    images = read.images
-    unreadable = [f"{skipped.name}: {skipped.reason}" for skipped in read.skipped]
-    if not images:
-        raise MeasurementError("none of the series' stored files can be read: " + "; ".join(unreadable[:3]))
-    histogram = histogram_volume(series_volume(series=series, images=images), processes=decode_processes())
+    with instances_on_disk(series.instances.all()) as sources:
+        read = read_images(sources, decode_processes(), histograms=True)
+        images = read.images
+        unreadable = [f"{skipped.name}: {skipped.reason}" for skipped in read.skipped]
+        if not images:
+            raise MeasurementError("none of the series' stored files can be read: " + "; ".join(unreadable[:3]))
+        histogram = histogram_volume(series_volume(series=series, images=images), processes=decode_processes())
     if unreadable:
         histogram = replace(histogram, warnings=(*histogram.warnings, *(f"left out {text}" for text in unreadable)))
     series.histogram.save(f"series-{series.pk}.npz", ContentFile(histogram.to_bytes()), save=False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -25,8 +24,8 @@ from ..imaging.images import NotAnImage
 from ..imaging.reader import read_images
 from ..imaging.render import grey_slice_png, mask_png, value_histogram
 from ..imaging.slices import SliceStack, slice_modality, slice_stack
-from ..imaging.sources import SourceFile
 from ..models import Measurement, Series
+from .media import instances_kept_on_disk
 from .scanning import series_volume
 
 logger = logging.getLogger(__name__)
@@ -86,7 +85,9 @@ def series_slices(*, series: Series) -> SliceStack:
     """The series' slices in the order its measurement stacks them (headers read once, then cached)."""
 
     def read() -> SliceStack:
-        sources = [SourceFile(name=i.original_name, path=Path(i.file.path)) for i in series.instances.all()]
+        # The stack keeps the files' paths for later slices: the storage's own (on the file system);
+        # a storage without paths (S3) has its files copied to a folder kept as long as this process.
+        sources = instances_kept_on_disk(series.instances.all())
         # One process: web requests call this, and forking a threaded server is unsafe.
         images = read_images(sources, processes=1).images
         if not images:

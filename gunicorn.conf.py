@@ -1,0 +1,12 @@
+"""Gunicorn's settings for every way the web server runs (`make run`, docker-compose.yml, .ci/smoke.py).
+
+Gunicorn reads this file from the working folder. The address: `--bind` on the command line, else
+0.0.0.0:$PORT (gunicorn's own rule; the image sets PORT=8000); the processes: $WEB_CONCURRENCY.
+"""
+import os
+
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = 4
+# A large upload is read and checked within the request.
+timeout = 600
+accesslog = "-"
