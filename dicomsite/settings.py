@@ -138,6 +138,11 @@ VOLUMES_THRESHOLD = float(os.environ.get("VOLUMES_THRESHOLD", "0.5"))
 VOLUMES_DECODE_PROCESSES = int(os.environ.get("VOLUMES_DECODE_PROCESSES", "0"))
 VOLUMES_ALLOW_SIGNUP = env_bool("VOLUMES_ALLOW_SIGNUP", True)
 
+# Integrity (issue 11): every uploaded file is streamed into a staging folder beside the media files
+# (hashed as it arrives, refused whole when the body was cut), then moved into place once its rows commit.
+FILE_UPLOAD_HANDLERS = ["volumes.upload_handlers.StagingUploadHandler"]
+VOLUMES_STAGING_DIR = os.environ.get("VOLUMES_STAGING_DIR") or None  # default: $DJANGO_MEDIA_ROOT/staging
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

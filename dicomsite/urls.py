@@ -13,3 +13,5 @@ if settings.SERVE_STATIC:
     urlpatterns += [
         re_path(r"^static/(?P<path>.*)$", serve_static_file, {"insecure": True}),
     ]
+
+handler400 = "volumes.views.bad_request"

@@ -6,6 +6,13 @@ from . import services
 from .models import Instance, Measurement, Series, Study, Upload
 
 
+class NoAddAdmin(admin.ModelAdmin):
+    """Rows that only an upload creates (with their files, hashes and owner): no add page."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
 class SeriesInline(admin.TabularInline):
     model = Series
     fields = ("series_instance_uid", "part", "modality", "description", "rows", "columns")
@@ -16,7 +23,7 @@ class SeriesInline(admin.TabularInline):
 
 
 @admin.register(Study)
-class StudyAdmin(admin.ModelAdmin):
+class StudyAdmin(NoAddAdmin):
     list_display = ("__str__", "owner", "study_date", "study_instance_uid", "created_at")
     list_filter = ("study_date", "created_at")
     search_fields = ("study_instance_uid", "description", "owner__username")
@@ -33,7 +40,7 @@ class InstanceInline(admin.TabularInline):
 
 
 @admin.register(Series)
-class SeriesAdmin(admin.ModelAdmin):
+class SeriesAdmin(NoAddAdmin):
     list_display = ("__str__", "modality", "study", "rows", "columns", "instance_count", "created_at")
     list_filter = ("modality", "created_at")
     search_fields = ("series_instance_uid", "description", "study__study_instance_uid", "study__description")
@@ -47,7 +54,7 @@ class SeriesAdmin(admin.ModelAdmin):
 
 
 @admin.register(Instance)
-class InstanceAdmin(admin.ModelAdmin):
+class InstanceAdmin(NoAddAdmin):
     list_display = ("original_name", "series", "instance_number", "frames", "size_bytes", "created_at")
     list_filter = ("series__modality", "created_at")
     search_fields = ("sop_instance_uid", "sha256", "original_name", "series__series_instance_uid")
@@ -56,7 +63,7 @@ class InstanceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Upload)
-class UploadAdmin(admin.ModelAdmin):
+class UploadAdmin(NoAddAdmin):
     list_display = ("__str__", "owner", "files_received", "skipped_count", "created_at")
     list_filter = ("created_at",)
     search_fields = ("owner__username",)
@@ -68,7 +75,7 @@ class UploadAdmin(admin.ModelAdmin):
 
 
 @admin.register(Measurement)
-class MeasurementAdmin(admin.ModelAdmin):
+class MeasurementAdmin(NoAddAdmin):
     list_display = (
         "id", "thumbnail_small", "series", "owner", "state", "mode", "threshold", "volume_mm3", "voxels_above", "created_at",
     )
@@ -87,9 +94,6 @@ class MeasurementAdmin(admin.ModelAdmin):
         "stats", "created_at", "started_at", "finished_at",
     )
     exclude = ("thumbnail",)
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
     @admin.display(description="owner", ordering="series__study__owner__username")
     def owner(self, measurement: Measurement):

@@ -8,9 +8,10 @@ from django.conf import settings
 from django.contrib.auth import authenticate, login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import services
 from .forms import ThresholdForm, UploadForm
 from .models import Measurement, Upload
+from .upload_handlers import UploadCut
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +41,8 @@ def upload_create(request):
     try:
         form = UploadForm(request.POST, request.FILES)
         valid = form.is_valid()
-    except SuspiciousOperation as error:  # too many files or fields for the configured limits
-        form = UploadForm()
-        form.add_error(None, f"The upload was refused: {error}")
-        return render(request, "volumes/upload_form.html", {"form": form}, status=400)
+    except (SuspiciousOperation, MultiPartParserError) as error:  # too many files, or a cut body
+        return upload_refused(request, error)
     if not valid:
         return render(request, "volumes/upload_form.html", {"form": form}, status=400)
     try:
@@ -57,6 +57,40 @@ def upload_create(request):
     if len(measurements) == 1:
         return redirect(measurements[0])
     return redirect(upload)
+
+
+def refusal_message(error: Exception) -> str:
+    """What to tell the sender of a request body that Django refused before any view could read it."""
+    if isinstance(error, TooManyFilesSent):
+        return (
+            f"An upload may hold at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES:,} files (VOLUMES_MAX_UPLOAD_FILES) "
+            "and this one held more: send them as a .zip archive, or in several uploads. Nothing was stored."
+        )
+    if isinstance(error, TooManyFieldsSent):
+        return f"The form held more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS:,} fields. Nothing was stored."
+    if isinstance(error, RequestDataTooBig):
+        return "The form's fields (besides its files) were too large. Nothing was stored."
+    if isinstance(error, UploadCut):
+        return f"Nothing was stored: {error}."
+    return f"The upload was refused: {error}"
+
+
+def upload_refused(request, error: Exception):
+    return render(request, "volumes/upload_form.html", {"form": UploadForm(), "refusal": refusal_message(error)}, status=400)
+
+
+def bad_request(request, exception=None):
+    """Django's 400 answer (handler400) for a body refused before the view, e.g. by the CSRF check
+    reading it: the reason in words, as JSON under /api/, on the upload form for the upload page."""
+    if exception is None or not isinstance(exception, (SuspiciousOperation, MultiPartParserError)):
+        message = "The request could not be understood."
+    else:
+        message = refusal_message(exception)
+    if request.path.startswith("/api/"):
+        return json_error(message, 400)
+    if request.path == reverse("volumes:upload") and request.user.is_authenticated:
+        return render(request, "volumes/upload_form.html", {"form": UploadForm(), "refusal": message}, status=400)
+    return render(request, "volumes/bad_request.html", {"message": message}, status=400)
 
 
 @login_required
@@ -171,8 +205,8 @@ def api_view(*methods: str):
                 return view(request, *args, **kwargs)
             except Http404:
                 return json_error("No such measurement.", 404)
-            except SuspiciousOperation as error:
-                return json_error(f"The request was refused: {error}", 400)
+            except (SuspiciousOperation, MultiPartParserError) as error:
+                return json_error(refusal_message(error), 400)
             except Exception:
                 logger.exception("API request failed")
                 return json_error("Internal error; it has been logged for the administrators.", 500)
