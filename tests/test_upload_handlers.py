@@ -1,7 +1,9 @@
 """Receiving uploads over a real socket: a body cut short stores nothing and says so; a whole one is
 streamed once into the staging folder and moved into place."""
 import base64
+import hashlib
 import json
+import os
 import socket
 import uuid
 
@@ -113,20 +115,31 @@ def test_a_whole_body_over_the_socket_is_measured(live_server, ada, private_medi
 
 
 @pytest.mark.django_db
-def test_uploaded_files_are_hashed_as_they_arrive_and_moved_not_copied(client, django_capture_on_commit_callbacks, private_media):
-    user = get_user_model().objects.create_user("bob", password=PASSWORD)
-    client.force_login(user)
+def test_uploaded_files_are_hashed_as_they_arrive_and_moved_not_copied(
+    client, django_capture_on_commit_callbacks, private_media, monkeypatch
+):
+    from django.core.files.storage import filesystem
+
+    moved_inodes = []
+    real_move = filesystem.file_move_safe
+
+    def recording_move(old, new, *args, **kwargs):
+        moved_inodes.append(os.stat(old).st_ino)
+        return real_move(old, new, *args, **kwargs)
+
+    monkeypatch.setattr(filesystem, "file_move_safe", recording_move)
+    client.force_login(get_user_model().objects.create_user("bob", password=PASSWORD))
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             reverse("volumes:api-measurement-list"), {"files": [SimpleUploadedFile("a.dcm", SEED_FILE.read_bytes())]}
         )
     assert response.status_code == 202
     instance = Instance.objects.get()
-    import hashlib
-
     assert instance.sha256 == hashlib.sha256(SEED_FILE.read_bytes()).hexdigest()
     assert instance.file.name == f"instances/{instance.sha256[:2]}/{instance.sha256}.dcm"
-    assert list((private_media / "staging").rglob("*")) == []
+    stored = private_media / instance.file.name
+    assert moved_inodes == [stored.stat().st_ino]  # renamed into place: the same bytes on disk, not a copy
+    assert [p for p in (private_media / "staging").rglob("*") if p.is_file()] == []
 
 
 @pytest.mark.django_db

@@ -67,11 +67,7 @@ class UploadAdmin(NoAddAdmin):
     list_display = ("__str__", "owner", "files_received", "skipped_count", "created_at")
     list_filter = ("created_at",)
     search_fields = ("owner__username",)
-    readonly_fields = ("owner", "files_received", "skipped", "created_at")
-
-    @admin.display(description="skipped")
-    def skipped_count(self, upload: Upload) -> int:
-        return len(upload.skipped)
+    readonly_fields = ("owner", "files_received", "skipped_count", "skipped_reasons", "skipped", "created_at")
 
 
 @admin.register(Measurement)

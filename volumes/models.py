@@ -89,7 +89,13 @@ class Upload(models.Model):
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
     files_received = models.PositiveIntegerField(help_text="Files received, after unpacking archives")
-    skipped = models.JSONField(default=list, blank=True, help_text='Files not measured: [{"file", "reason"}]')
+    skipped = models.JSONField(
+        default=list, blank=True, help_text='The first 100 files not measured: [{"file", "reason"}]'
+    )
+    skipped_count = models.PositiveIntegerField(default=0, help_text="Files not measured, in all")
+    skipped_reasons = models.JSONField(
+        default=dict, blank=True, help_text="Files not measured per reason: {reason: count}, the 20 most common"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

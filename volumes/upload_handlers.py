@@ -10,24 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from pathlib import Path
-
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http.multipartparser import MultiPartParserError
 
+from .services.storing import staging_dir
+
 
 class UploadCut(MultiPartParserError):
     """The request body ended before it was whole: Django answers 400 (a MultiPartParserError)."""
-
-
-def staging_dir() -> Path:
-    """Where uploads and unpacked archives wait before they are stored: beside the media files, so that
-    storing them is a rename. Leftovers of a crash are removed by `manage.py check_storage --repair`."""
-    folder = Path(settings.VOLUMES_STAGING_DIR or Path(settings.MEDIA_ROOT) / "staging")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 class StagedUploadedFile(UploadedFile):

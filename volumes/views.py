@@ -51,7 +51,12 @@ def upload_create(request):
         )
     except services.UploadRejected as rejected:
         form.add_error(None, rejected.message)
-        context = {"form": form, "skipped": [s.as_dict() for s in rejected.skipped]}
+        context = {
+            "form": form,
+            "skipped": rejected.summary.files(),
+            "skipped_count": rejected.summary.count,
+            "skipped_reasons": rejected.summary.reasons,
+        }
         return render(request, "volumes/upload_form.html", context, status=400)
     measurements = list(upload.measurements.all())
     if len(measurements) == 1:
@@ -232,7 +237,8 @@ def basic_auth_user(request):
     return authenticate(request, username=username, password=password)
 
 
-def measurement_payload(request, measurement: Measurement) -> dict:
+def measurement_payload(request, measurement: Measurement, detail: bool = True) -> dict:
+    """A measurement as JSON; in lists (`detail` False) its upload's skipped files only counted."""
     payload = {
         "id": measurement.pk,
         "url": request.build_absolute_uri(reverse("volumes:api-measurement-detail", args=[measurement.pk])),
@@ -247,7 +253,16 @@ def measurement_payload(request, measurement: Measurement) -> dict:
             reverse("volumes:measurement-preview", args=[measurement.pk])
         )
     if measurement.upload_id:
-        payload["skipped"] = measurement.upload.skipped
+        payload.update(skipped_payload(measurement.upload, names=detail))
+    return payload
+
+
+def skipped_payload(upload: Upload, names: bool) -> dict:
+    """The upload's bounded account of skipped files: the count, per reason, and the first 100 by name."""
+    payload = {"skipped_count": upload.skipped_count}
+    if names:
+        payload["skipped"] = upload.skipped
+        payload["skipped_reasons"] = upload.skipped_reasons
     return payload
 
 
@@ -268,7 +283,7 @@ def api_measurement_list(request):
             "count": page.paginator.count,
             "next": f"{base}?page={page.next_page_number()}" if page.has_next() else None,
             "previous": f"{base}?page={page.previous_page_number()}" if page.has_previous() else None,
-            "results": [measurement_payload(request, m) for m in page.object_list],
+            "results": [measurement_payload(request, m, detail=False) for m in page.object_list],
         }
     )
 
@@ -284,12 +299,15 @@ def api_measurement_create(request):
             owner=request.user, files=form.cleaned_data["files"], request=form.cleaned_data["request"]
         )
     except services.UploadRejected as rejected:
-        return json_error(rejected.message, 400, skipped=[s.as_dict() for s in rejected.skipped])
+        summary = rejected.summary
+        return json_error(
+            rejected.message, 400, skipped=summary.files(), skipped_count=summary.count, skipped_reasons=summary.reasons
+        )
     measurements = upload.measurements.with_series().order_by("id")
     body = {
         "upload": upload.pk,
-        "measurements": [measurement_payload(request, m) for m in measurements],
-        "skipped": upload.skipped,
+        "measurements": [measurement_payload(request, m, detail=False) for m in measurements],
+        **skipped_payload(upload, names=True),
     }
     return JsonResponse(body, status=202)
 

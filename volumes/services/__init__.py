@@ -11,10 +11,11 @@ from .measuring import (
     series_histogram,
 )
 from .scanning import PathsReport, Scan, decode_processes, paths_measure, sources_scan
-from .uploads import UploadRejected, file_sha256, upload_ingest
+from .storing import staging_dir
+from .uploads import SkippedSummary, UploadRejected, file_sha256, upload_ingest
 
 __all__ = [
     "INTERNAL_ERROR_MESSAGE", "PathsReport", "Scan", "UploadRejected", "decode_processes", "file_sha256",
     "measurement_enqueue", "measurement_remeasure", "measurement_rerun", "measurement_run", "paths_measure",
-    "series_histogram", "sources_scan", "upload_ingest",
+    "series_histogram", "SkippedSummary", "sources_scan", "staging_dir", "upload_ingest",
 ]
