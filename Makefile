@@ -26,12 +26,12 @@ migrate: install
 # Serves on http://$(HOST):$(PORT) with a background worker; Ctrl-C stops both.
 run: migrate
 	$(PY) manage.py ensure_account --url http://$(HOST):$(PORT)/
-	$(PY) manage.py db_worker --no-reload --interval 0.5 & worker=$$!; \
+	$(PY) manage.py measure_worker --no-reload --interval 0.5 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/gunicorn dicomsite.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --timeout 600 --access-logfile -
 
 worker: migrate
-	$(PY) manage.py db_worker --no-reload
+	$(PY) manage.py measure_worker --no-reload
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest

@@ -142,6 +142,11 @@ VOLUMES_ALLOW_SIGNUP = env_bool("VOLUMES_ALLOW_SIGNUP", True)
 # (hashed as it arrives, refused whole when the body was cut), then moved into place once its rows commit.
 FILE_UPLOAD_HANDLERS = ["volumes.upload_handlers.StagingUploadHandler"]
 VOLUMES_STAGING_DIR = os.environ.get("VOLUMES_STAGING_DIR") or None  # default: $DJANGO_MEDIA_ROOT/staging
+# A running measurement whose worker is gone is queued again (up to ATTEMPTS starts), then failed; a worker
+# on another host counts as gone after TIMEOUT seconds. Workers look every SWEEP seconds.
+VOLUMES_MEASUREMENT_TIMEOUT = float(os.environ.get("VOLUMES_MEASUREMENT_TIMEOUT", "900"))
+VOLUMES_MEASUREMENT_ATTEMPTS = int(os.environ.get("VOLUMES_MEASUREMENT_ATTEMPTS", "2"))
+VOLUMES_WORKER_SWEEP_SECONDS = float(os.environ.get("VOLUMES_WORKER_SWEEP_SECONDS", "30"))
 
 LOGGING = {
     "version": 1,

@@ -156,6 +156,9 @@ class Measurement(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True, help_text="The process that runs it: host:pid")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started it")
+    retry_reason = models.TextField(blank=True, help_text="Why it was queued again: its worker died")
 
     objects = MeasurementQuerySet.as_manager()
 

@@ -245,6 +245,8 @@ def measurement_payload(request, measurement: Measurement, detail: bool = True) 
         "page_url": request.build_absolute_uri(measurement.get_absolute_url()),
         "state": measurement.state,
         "error_message": measurement.error_message or None,
+        "attempts": measurement.attempts,
+        "retried_because": measurement.retry_reason or None,
         "created_at": measurement.created_at.isoformat(),
     }
     if measurement.state == Measurement.State.DONE:

@@ -12,12 +12,13 @@ from .measuring import (
 )
 from .scanning import PathsReport, Scan, decode_processes, paths_measure, sources_scan
 from .checking import DEFAULT_MIN_AGE_SECONDS, StorageReport, storage_check, storage_report_lines
+from .recovery import measurements_recover
 from .storing import staging_dir
 from .uploads import SkippedSummary, UploadRejected, file_sha256, upload_ingest
 
 __all__ = [
     "INTERNAL_ERROR_MESSAGE", "PathsReport", "Scan", "UploadRejected", "decode_processes", "file_sha256",
-    "measurement_enqueue", "measurement_remeasure", "measurement_rerun", "measurement_run", "paths_measure",
+    "measurement_enqueue", "measurements_recover", "measurement_remeasure", "measurement_rerun", "measurement_run", "paths_measure",
     "series_histogram", "SkippedSummary", "sources_scan", "staging_dir", "storage_check", "DEFAULT_MIN_AGE_SECONDS", "StorageReport",
     "storage_report_lines", "upload_ingest",
 ]
