@@ -55,14 +55,10 @@ from volumes.imaging.measure import (  # noqa: E402
     histogram_volume,
     measure_histogram,
 )
-from volumes.imaging.reading import (  # noqa: E402
-    DicomImage,
-    close_process_pools,
-    collect_paths,
-    count_words,
-    read_images,
-    read_into,
-)
+from volumes.imaging.pixels import count_words, read_into  # noqa: E402
+from volumes.imaging.pools import close_process_pools  # noqa: E402
+from volumes.imaging.reader import read_images  # noqa: E402
+from volumes.imaging.sources import collect_paths  # noqa: E402
 from volumes.imaging.render import preview_png  # noqa: E402
 
 THRESHOLD = 0.5
@@ -90,7 +86,7 @@ histograms and headers grow with the slices (a few MB); the pixels (225 MiB more
 
 def count_ours(folder: Path) -> int:
     processes = os.cpu_count() or 1
-    images = [r for r in read_images(collect_paths([folder]), processes, histograms=True) if isinstance(r, DicomImage)]
+    images = read_images(collect_paths([folder]), processes, histograms=True).images
     (volume,) = split_into_volumes(images)
     histogram = histogram_volume(volume, processes=processes)
     result, _ = measure_histogram(histogram, ThresholdRequest(NORMALIZED, THRESHOLD))
@@ -270,7 +266,7 @@ def read_reply(child: subprocess.Popen, variant: str) -> dict:
 def child_remeasure(folder: Path, repeats: int) -> dict:
     """Store the series' histograms as .npz, then time load + measure + picture for each mode."""
     processes = os.cpu_count() or 1
-    images = [r for r in read_images(collect_paths([folder]), processes, histograms=True) if isinstance(r, DicomImage)]
+    images = read_images(collect_paths([folder]), processes, histograms=True).images
     (volume,) = split_into_volumes(images)
     stored = folder.parent / f"{folder.name}-histogram.npz"
     with open(stored, "wb") as f:

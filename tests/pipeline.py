@@ -7,7 +7,8 @@ from pathlib import Path
 
 from volumes.imaging.geometry import split_into_volumes
 from volumes.imaging.measure import SeriesMeasurement, ThresholdRequest, histogram_volume, measure_histogram
-from volumes.imaging.reading import NotAnImage, collect_paths, read_images
+from volumes.imaging.reader import read_images
+from volumes.imaging.sources import collect_paths
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,9 @@ class Outcome:
 def measure(paths, mode: str = "normalized", value: float | None = 0.5) -> Outcome:
     """Measure files and folders at one threshold; `paths` is one path or a list of them."""
     paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
-    images, skipped = [], {}
-    sources = collect_paths(paths)
-    for source, image in zip(sources, read_images(sources, histograms=True)):
-        if isinstance(image, NotAnImage):
-            skipped[Path(source.name).name] = str(image)
-        else:
-            images.append(image)
+    read = read_images(collect_paths(paths), histograms=True)
+    images = read.images
+    skipped = {Path(s.name).name: s.reason for s in read.skipped}
     request = ThresholdRequest(mode=mode, value=value)
     results = [measure_histogram(histogram_volume(volume), request)[0] for volume in split_into_volumes(images)]
     return Outcome(results=results, skipped=skipped)

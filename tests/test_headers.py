@@ -35,8 +35,11 @@ from tests.phantoms import (
     write_rt_dose,
     write_series,
 )
-from volumes.imaging import headers, reading
-from volumes.imaging.reading import NotAnImage, SourceFile, read_image
+from volumes.imaging import headers, image_header, images, pixels, pools
+from volumes.imaging import reader as reader_module
+from volumes.imaging.images import NotAnImage
+from volumes.imaging.reader import ImageReader, read_image, read_images
+from volumes.imaging.sources import SourceFile, collect_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 PYDICOM_FILES = sorted(p for p in (Path(pydicom.data.__file__).parent / "test_files").rglob("*") if p.is_file())
@@ -58,7 +61,7 @@ def outcome(path: Path) -> tuple[str, list[str]]:
 def assert_same_as_pydicom(path: Path, monkeypatch) -> None:
     fast = outcome(path)
     with monkeypatch.context() as patched:
-        patched.setattr(reading, "scan_plain_header", lambda path, load_dataset, like=None: None)
+        patched.setattr(reader_module, "scan_plain_header", lambda path, load_dataset, like=None: None)
         slow = outcome(path)
     assert fast == slow
 
@@ -123,10 +126,10 @@ def test_the_tilted_phantom_is_walked_and_answers_like_pydicom():
     assert header.get("PixelSpacing") == dataset.PixelSpacing
     assert header["ImagePositionPatient"].value == dataset.ImagePositionPatient
     assert str(header.file_meta.get("TransferSyntaxUID")) == str(dataset.file_meta.TransferSyntaxUID)
-    pixels = header.get_item(reading.PIXEL_DATA_TAG, keep_deferred=True)
+    pixels = header.get_item(image_header.PIXEL_DATA_TAG, keep_deferred=True)
     assert (pixels.length, pixels.value_tell) == (
-        dataset.get_item(reading.PIXEL_DATA_TAG, keep_deferred=True).length,
-        dataset.get_item(reading.PIXEL_DATA_TAG, keep_deferred=True).value_tell,
+        dataset.get_item(image_header.PIXEL_DATA_TAG, keep_deferred=True).length,
+        dataset.get_item(image_header.PIXEL_DATA_TAG, keep_deferred=True).value_tell,
     )
     # elements it did not keep come from pydicom's parse
     assert "PatientName" in header
@@ -138,16 +141,16 @@ def test_the_tilted_phantom_is_walked_and_answers_like_pydicom():
 
 
 def test_reading_in_two_processes_gives_what_reading_one_by_one_gives(phantom_copy):
-    sources = reading.collect_paths([phantom_copy])
-    assert len(sources) >= reading.PARALLEL_MIN_FILES  # so the two processes are used
-    parallel = reading.read_images(sources, processes=2)
+    sources = collect_paths([phantom_copy])
+    assert len(sources) >= reader_module.PARALLEL_MIN_FILES  # so the two processes are used
+    parallel = read_images(sources, processes=2)
     one_by_one = [read_alone(source) for source in sources]
-    assert [repr(r) if not isinstance(r, NotAnImage) else str(r) for r in parallel] == [
-        repr(r) if not isinstance(r, NotAnImage) else str(r) for r in one_by_one
+    assert [repr(image) for image in parallel.images] == [repr(r) for r in one_by_one if not isinstance(r, NotAnImage)]
+    assert [(s.name, s.reason) for s in parallel.skipped] == [
+        (source.name, str(r)) for source, r in zip(sources, one_by_one) if isinstance(r, NotAnImage)
     ]
-    reasons = [(source.name, str(r)) for source, r in zip(sources, parallel) if isinstance(r, NotAnImage)]
-    assert [name for name, _ in reasons] == ["ct-phantom-philips/DIRFILE", "ct-phantom-philips/LICENSE"]
-    assert sum(isinstance(r, reading.DicomImage) for r in parallel) == 54
+    assert [s.name for s in parallel.skipped] == ["ct-phantom-philips/DIRFILE", "ct-phantom-philips/LICENSE"]
+    assert len(parallel.images) == 54
 
 
 def process_id(_item) -> int:
@@ -160,17 +163,17 @@ def die(_item) -> None:
 
 
 def test_the_reading_processes_are_kept_for_the_next_series():
-    first = set(reading.parallel_map(process_id, list(range(16)), 2))
-    again = set(reading.parallel_map(process_id, list(range(16)), 2))
+    first = set(pools.parallel_map(process_id, list(range(16)), 2))
+    again = set(pools.parallel_map(process_id, list(range(16)), 2))
     assert len(first) == 2 and os.getpid() not in first
     assert again <= first
 
 
 def test_a_reading_process_that_dies_fails_its_call_and_the_next_call_starts_new_ones():
-    before = set(reading.parallel_map(process_id, list(range(16)), 2))
+    before = set(pools.parallel_map(process_id, list(range(16)), 2))
     with pytest.raises(BrokenProcessPool):
-        reading.parallel_map(die, list(range(16)), 2)
-    after = set(reading.parallel_map(process_id, list(range(16)), 2))
+        pools.parallel_map(die, list(range(16)), 2)
+    after = set(pools.parallel_map(process_id, list(range(16)), 2))
     assert after and not after & before
 
 
@@ -178,11 +181,11 @@ def test_a_reading_process_that_dies_fails_its_call_and_the_next_call_starts_new
 def test_the_reading_processes_end_when_the_process_that_started_them_is_killed():
     script = (
         "import os, time\n"
-        "from volumes.imaging import reading\n"
+        "from volumes.imaging import pools\n"
         "def process_id(_item):\n"
         "    time.sleep(0.02)\n"
         "    return os.getpid()\n"
-        "print(*set(reading.parallel_map(process_id, list(range(16)), 2)), flush=True)\n"
+        "print(*set(pools.parallel_map(process_id, list(range(16)), 2)), flush=True)\n"
         "time.sleep(60)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
@@ -192,7 +195,7 @@ def test_the_reading_processes_end_when_the_process_that_started_them_is_killed(
     finally:
         parent.kill()  # SIGKILL: it cannot stop its pool
         parent.wait()
-    deadline = time.monotonic() + 10 * reading.PARENT_CHECK_SECONDS
+    deadline = time.monotonic() + 10 * pools.PARENT_CHECK_SECONDS
     while any(alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in children)
@@ -208,8 +211,8 @@ def alive(pid: int) -> bool:
 
 
 def test_closing_the_pools_ends_their_processes():
-    processes = set(reading.parallel_map(process_id, list(range(16)), 2))
-    reading.close_process_pools()
+    processes = set(pools.parallel_map(process_id, list(range(16)), 2))
+    pools.close_process_pools()
     for pid in processes:
         with pytest.raises(ChildProcessError):  # already waited for: no longer a child of this process
             os.waitpid(pid, os.WNOHANG)
@@ -232,7 +235,7 @@ def described(results) -> list[str]:
 
 def assert_series_reads_as_files_alone(paths: list[Path]) -> None:
     sources = [SourceFile(path.name, path) for path in paths]
-    reader = reading.ImageReader()
+    reader = ImageReader()
     assert described(reader.read_or_reason(source) for source in sources) == described(map(read_alone, sources))
 
 
@@ -261,11 +264,11 @@ def test_bundled_and_shared_files_read_in_a_row_as_one_by_one():
 def test_a_series_is_walked_once_and_its_other_files_reuse_the_first(tmp_path, monkeypatch):
     paths = sorted(write_series(tmp_path, SeriesSpec(offsets_mm=(0.0, 2.5, 5.0, 102.5, 1000.0, 1002.5))))
     walks = count_calls(monkeypatch, headers, "walk_header")
-    full_reads = count_calls(monkeypatch, reading, "image_from_dataset")
-    images = [reading.ImageReader().read(SourceFile(p.name, p)) for p in paths]  # each on its own
+    full_reads = count_calls(monkeypatch, reader_module, "image_from_dataset")
+    images = [ImageReader().read(SourceFile(p.name, p)) for p in paths]  # each on its own
     assert (len(walks), len(full_reads)) == (6, 6)
     walks.clear(), full_reads.clear()
-    reader = reading.ImageReader()
+    reader = ImageReader()
     in_a_row = [reader.read(SourceFile(p.name, p)) for p in paths]
     # Positions of different lengths (2.5, 102.5, 1000) move everything after them: still followed.
     assert (len(walks), len(full_reads)) == (1, 1)
@@ -291,9 +294,9 @@ def test_a_file_that_differs_from_the_one_before_is_read_in_full(change, full_re
     ds = pydicom.dcmread(paths[1])
     change(ds)
     ds.save_as(paths[1])
-    reader = reading.ImageReader()
+    reader = ImageReader()
     reader.read(SourceFile(paths[0].name, paths[0]))
-    calls = count_calls(monkeypatch, reading, "image_from_dataset")
+    calls = count_calls(monkeypatch, reader_module, "image_from_dataset")
     second = reader.read(SourceFile(paths[1].name, paths[1]))
     assert len(calls) == full_reads
     assert repr(second) == repr(read_alone(SourceFile(paths[1].name, paths[1])))
@@ -302,7 +305,7 @@ def test_a_file_that_differs_from_the_one_before_is_read_in_full(change, full_re
 def test_a_truncated_file_after_good_ones_is_still_refused(tmp_path):
     paths = sorted(write_series(tmp_path, SeriesSpec()))
     truncate(paths[2], 100)
-    reader = reading.ImageReader()
+    reader = ImageReader()
     results = [reader.read_or_reason(SourceFile(p.name, p)) for p in paths]
     assert isinstance(results[2], NotAnImage) and "truncated pixel data" in str(results[2])
     assert described(results) == described(read_alone(SourceFile(p.name, p)) for p in paths)
@@ -311,12 +314,12 @@ def test_a_truncated_file_after_good_ones_is_still_refused(tmp_path):
 def test_histograms_made_while_reading_are_those_of_the_frames(tmp_path):
     paths = sorted(write_series(tmp_path, SeriesSpec(bits_stored=12, garbage_bits=True, signed=True)))
     sources = [SourceFile(p.name, p) for p in paths]
-    for image in reading.read_images(sources, histograms=True):
+    for image in read_images(sources, histograms=True).images:
         assert image.histograms is not None
-        (made_later,) = reading.frame_histograms(replace(image, histograms=None), range(1))
+        (made_later,) = pixels.frame_histograms(replace(image, histograms=None), range(1))
         (made,) = image.histograms
         assert made.values.tolist() == made_later.values.tolist() and made.counts.tolist() == made_later.counts.tolist()
-        stored = reading.frame_stored_values(image, 0)
+        stored = pixels.frame_stored_values(image, 0)
         values, counts = np.unique(stored, return_counts=True)
         assert made.values.tolist() == values.tolist() and made.counts.tolist() == counts.tolist()
 
@@ -339,7 +342,7 @@ def pixel_word_samples() -> dict[str, np.ndarray]:
 def test_counting_pixel_words_by_sorting_gives_what_counting_each_word_gives(name):
     words = pixel_word_samples()[name]
     expected_words, expected_counts = np.unique(words, return_counts=True)
-    for count in (reading.count_words_by_bincount, reading.count_words_by_sorting, reading.count_words):
+    for count in (pixels.count_words_by_bincount, pixels.count_words_by_sorting, pixels.count_words):
         present, counts = count(words.copy())
         assert present.tolist() == expected_words.tolist() and counts.tolist() == expected_counts.tolist()
 
@@ -348,21 +351,21 @@ def test_counting_read_only_pixel_words_by_sorting_leaves_them_as_they_were():
     words = pixel_word_samples()["ct-like"]
     before = words.copy()
     words.setflags(write=False)
-    present, counts = reading.count_words_by_sorting(words)
+    present, counts = pixels.count_words_by_sorting(words)
     assert (words == before).all() and counts.sum() == words.size and present.tolist() == np.unique(before).tolist()
 
 
 @pytest.mark.parametrize("sorting", [True, False])
 def test_histograms_are_those_of_the_frames_whichever_way_the_words_are_counted(tmp_path, monkeypatch, sorting):
-    monkeypatch.setattr(reading, "SIMD_SORTS_16_BIT", sorting)
+    monkeypatch.setattr(pixels, "SIMD_SORTS_16_BIT", sorting)
     specs = [SeriesSpec(bits_stored=12, garbage_bits=True, signed=True), SeriesSpec(bits_stored=16)]
     for index, spec in enumerate(specs):
         paths = sorted(write_series(tmp_path / str(index), spec))
-        reader = reading.ImageReader(histograms=True)  # in this process, where the patch applies
+        reader = ImageReader(histograms=True)  # in this process, where the patch applies
         for path in paths:
             image = reader.read_or_reason(SourceFile(path.name, path))
             (made,) = image.histograms
-            values, counts = np.unique(reading.frame_stored_values(image, 0), return_counts=True)
+            values, counts = np.unique(pixels.frame_stored_values(image, 0), return_counts=True)
             assert made.values.tolist() == values.tolist() and made.counts.tolist() == counts.tolist()
 
 
@@ -370,12 +373,12 @@ def test_images_copied_with_new_values_equal_those_dataclasses_replace_makes(tmp
     (path, *_) = sorted(write_series(tmp_path, SeriesSpec()))
     image = read_image(SourceFile(path.name, path))
     frame = image.frames[0]
-    moved = reading.copy_with(frame, position_mm=(1.0, 2.0, 3.0))
+    moved = images.copy_with(frame, position_mm=(1.0, 2.0, 3.0))
     assert moved == replace(frame, position_mm=(1.0, 2.0, 3.0)) and frame.position_mm != (1.0, 2.0, 3.0)
-    renamed = reading.copy_with(image, name="other.dcm", frames=(moved,))
+    renamed = images.copy_with(image, name="other.dcm", frames=(moved,))
     assert renamed == replace(image, name="other.dcm", frames=(moved,)) and hash(renamed) == hash(replace(renamed))
     with pytest.raises(TypeError, match="no field positon_mm"):
-        reading.copy_with(frame, positon_mm=(1.0, 2.0, 3.0))
+        images.copy_with(frame, positon_mm=(1.0, 2.0, 3.0))
 
 
 def test_a_file_followed_along_the_one_before_gives_the_elements_a_walk_gives(tmp_path):

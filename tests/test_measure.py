@@ -25,7 +25,8 @@ from volumes.imaging.measure import (
     histogram_volume,
     measure_histogram,
 )
-from volumes.imaging.reading import NotAnImage, collect_paths, read_images
+from volumes.imaging.reader import read_images
+from volumes.imaging.sources import collect_paths
 
 from .conftest import PHANTOM_DIR, PHANTOM_VOLUME_MM3, PHANTOM_VOXELS, SEED_FILE, SEED_VOLUME_MM3, SEED_VOXELS
 from .phantoms import (
@@ -159,7 +160,7 @@ def checked(request, tmp_path_factory) -> Checked:
     else:
         paths = synthetic(tmp_path_factory.mktemp(request.param), request.param)
     sources = collect_paths(paths)
-    images = [image for image in read_images(sources, processes=2, histograms=True) if not isinstance(image, NotAnImage)]
+    images = read_images(sources, processes=2, histograms=True).images
     [volume] = split_into_volumes(images)
     return Checked(
         histogram=histogram_volume(volume, processes=2), reference=simple_modality_volume(paths), volume=volume

@@ -31,7 +31,8 @@ from pydicom.uid import (
 
 from volumes.imaging.geometry import split_into_volumes
 from volumes.imaging.measure import ThresholdRequest, histogram_volume, measure_histogram
-from volumes.imaging.reading import SourceFile, read_image
+from volumes.imaging.reader import read_image
+from volumes.imaging.sources import SourceFile
 from volumes.imaging.render import preview_png
 
 from .jpeg_encoders import encode_jpeg_lossless, encode_jpeg_ls

@@ -1,13 +1,14 @@
 """The use cases, against the database and private file storage."""
 import zipfile
 
+import pydicom
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from volumes import services
-from volumes.imaging import reading
+from volumes.imaging import pixels
 from volumes.imaging.measure import ThresholdRequest
 from volumes.models import Instance, Measurement, Series, Study, Upload
 
@@ -74,7 +75,7 @@ def test_an_upload_of_only_bad_files_is_rejected_with_every_reason(owner, privat
 
 
 def test_a_dicom_file_without_pixel_data_is_rejected(owner, tmp_path):
-    dataset = reading.pydicom.dcmread(SEED_FILE)
+    dataset = pydicom.dcmread(SEED_FILE)
     del dataset.PixelData
     path = tmp_path / "no-pixels.dcm"
     dataset.save_as(path)
@@ -112,7 +113,7 @@ def test_remeasuring_reads_the_stored_histograms_not_the_pixels(owner, monkeypat
     def no_pixel_reading(*args, **kwargs):
         raise AssertionError("pixels were read again")
 
-    monkeypatch.setattr(reading, "iter_stored_frames", no_pixel_reading)
+    monkeypatch.setattr(pixels, "iter_stored_frames", no_pixel_reading)
     again = services.measurement_remeasure(measurement=first, request=HALF)
     assert again.pk != first.pk and again.state == "done"
     assert (again.voxels_above, again.volume_mm3) == (SEED_VOXELS, SEED_VOLUME_MM3)

@@ -12,28 +12,39 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .reading import DicomImage, Frame, normal_of
+from .images import DicomImage, Frame
+
+UNIT_TOLERANCE = 1e-6
+"""How far from 1 the length of a slice normal may be before it is normalised."""
+
 
 GAP_TOLERANCE = 1e-4
 """Gaps that differ by less than this fraction of the median gap count as even (header rounding)."""
 
+
 POSITION_ROUNDING_MM = 0.001
 """Coarsest rounding of Image Position seen in headers (3 decimals): gaps may differ by twice this."""
+
 
 DUPLICATE_TOLERANCE = 1e-4
 """Two images closer along the normal than this fraction of the median gap lie at the same position."""
 
+
 TILT_TOLERANCE = 1e-3
 """Sideways shift per mm along the normal (≈ 0.06°) below which the stack counts as not tilted."""
+
 
 ORIENTATION_TOLERANCE = 1e-3
 """Direction cosines that differ by less than this belong to the same stack."""
 
+
 SPACING_TOLERANCE = 1e-4
 """Pixel spacings that differ by less than this fraction belong to the same stack."""
 
+
 MAX_LISTED = 3
 """How many individual cases a warning names before it only counts the rest."""
+
 
 LOCALIZER_REASON = (
     "a localiser (Image Type LOCALIZER): a projection that plans the scan, not a slice, so it stands "
@@ -80,6 +91,21 @@ def volume_description(series_description: str, part: str, modality: str) -> str
     """How a volume is named: its Series Description, and which part of the series when split."""
     base = series_description or f"Untitled {modality or 'DICOM'} series"
     return f"{base} [{part}]" if part else base
+
+
+def normal_of(orientation: tuple[float, ...] | None) -> np.ndarray:
+    """The slice normal, row direction × column direction; +z when the orientation is unknown.
+
+    Direction cosines within UNIT_TOLERANCE of unit length are used as written (that is the
+    header's own rounding, and what the reference figures use); others are normalised.
+    """
+    if orientation is None:
+        return np.array([0.0, 0.0, 1.0])
+    normal = np.cross(np.array(orientation[:3]), np.array(orientation[3:]))
+    length = float(np.linalg.norm(normal))
+    if length == 0:
+        return np.array([0.0, 0.0, 1.0])
+    return normal if abs(length - 1.0) <= UNIT_TOLERANCE else normal / length
 
 
 # --- grouping ---------------------------------------------------------------------------------

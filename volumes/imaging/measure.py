@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .geometry import Stack, VolumeImages, build_stack
-from .reading import DicomImage, NotAnImage, StoredHistogram, frame_histograms, frame_stored_values, parallel_map
+from .images import DicomImage, NotAnImage, StoredHistogram
+from .pixels import frame_histograms, frame_stored_values
+from .pools import parallel_map
 
 NORMALIZED = "normalized"
 MODALITY = "modality"

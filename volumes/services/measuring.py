@@ -20,8 +20,9 @@ from ..imaging.measure import (
     histogram_volume,
     measure_histogram,
 )
-from ..imaging.reading import NotAnImage, SourceFile, read_images
+from ..imaging.reader import read_images
 from ..imaging.render import preview_png
+from ..imaging.sources import SourceFile
 from ..models import Measurement, Series
 from .scanning import decode_processes
 
@@ -118,13 +119,9 @@ def series_histogram(*, series: Series) -> VolumeHistogram:
         with series.histogram.open("rb") as f:
             return VolumeHistogram.load(f)
     sources = [SourceFile(name=i.original_name, path=Path(i.file.path)) for i in series.instances.all()]
-    images = []
-    unreadable = []
-    for source, image in zip(sources, read_images(sources, decode_processes(), histograms=True)):
-        if isinstance(image, NotAnImage):
-            unreadable.append(f"{source.name}: {image}")
-        else:
-            images.append(image)
+    read = read_images(sources, decode_processes(), histograms=True)
+    images = read.images
+    unreadable = [f"{skipped.name}: {skipped.reason}" for skipped in read.skipped]
     if not images:
         raise MeasurementError("none of the series' stored files can be read: " + "; ".join(unreadable[:3]))
     histogram = histogram_volume(VolumeImages(images=tuple(images), part=series.part), processes=decode_processes())

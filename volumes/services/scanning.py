@@ -9,7 +9,9 @@ from pathlib import Path
 
 from django.conf import settings
 
+from ..imaging.archives import unpack_sources
 from ..imaging.geometry import VolumeImages, split_into_volumes
+from ..imaging.images import DicomImage
 from ..imaging.measure import (
     MeasurementError,
     SeriesMeasurement,
@@ -17,15 +19,8 @@ from ..imaging.measure import (
     histogram_volume,
     measure_histogram,
 )
-from ..imaging.reading import (
-    DicomImage,
-    NotAnImage,
-    Skipped,
-    SourceFile,
-    collect_paths,
-    read_images,
-    unpack_sources,
-)
+from ..imaging.reader import read_images
+from ..imaging.sources import Skipped, SourceFile, collect_paths
 
 
 @dataclass(frozen=True)
@@ -67,16 +62,15 @@ def sources_scan(
     With `histograms`, uncompressed pixel data is histogrammed in the same pass (to be measured at once).
     """
     files, skipped = unpack_sources(sources, workdir)
+    read = read_images(files, processes, histograms=histograms)
+    skipped.extend(read.skipped)
     images: list[DicomImage] = []
     seen: dict[str, str] = {}
-    for source, image in zip(files, read_images(files, processes, histograms=histograms)):
-        if isinstance(image, NotAnImage):
-            skipped.append(Skipped(source.name, str(image)))
-            continue
+    for image in read.images:
         if image.sop_instance_uid and image.sop_instance_uid in seen:
-            skipped.append(Skipped(source.name, f"the same image (SOP Instance UID) as {seen[image.sop_instance_uid]}"))
+            skipped.append(Skipped(image.name, f"the same image (SOP Instance UID) as {seen[image.sop_instance_uid]}"))
             continue
-        seen[image.sop_instance_uid] = source.name
+        seen[image.sop_instance_uid] = image.name
         images.append(image)
     return Scan(volumes=split_into_volumes(images), skipped=skipped, files=len(files))
 

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from ..imaging.geometry import VolumeImages
 from ..imaging.measure import ThresholdRequest
-from ..imaging.reading import Skipped, SourceFile
+from ..imaging.sources import Skipped, SourceFile
 from ..models import Instance, Measurement, Series, Study, Upload
 from .measuring import measurement_enqueue
 from .scanning import Scan, sources_scan

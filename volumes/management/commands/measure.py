@@ -8,7 +8,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from volumes import services
-from volumes.imaging.measure import AUTOMATIC_MODES, MODES, InvalidThreshold, ThresholdRequest
+from volumes.imaging.measure import (
+    AUTOMATIC_MODES,
+    MODES,
+    InvalidThreshold,
+    ThresholdRequest,
+)
 
 EXIT_NOTHING_MEASURED = 2
 

@@ -1,0 +1,154 @@
+"""Files → DICOM images: every file read, its header then (optionally) its pixels' histograms.
+
+Nothing here knows about Django. A file that cannot be measured gives a `Skipped` with a reason written
+for the person who uploaded it; callers get the images and the skipped files apart (`ReadResult`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pydicom.datadict import tag_for_keyword
+
+from .headers import PlainHeader, scan_plain_header
+from .image_header import PIXEL_DATA_TAG, image_from_dataset, parse_header
+from .images import DicomImage, NotAnImage, copy_with
+from .pixels import FrameBuffer, frame_histograms
+from .pools import BATCHES_PER_PROCESS, parallel_map
+from .sources import Skipped, SourceFile
+from .values import optional_int, read_floats
+
+IMAGE_POSITION_TAG = 0x00200032
+
+
+PARALLEL_MIN_FILES = 24
+"""Below this many files, parsing the headers in one process beats starting others."""
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """What reading files gave: the images, in the order of their files, and the files left out with why."""
+
+    images: list[DicomImage]
+    skipped: list[Skipped]
+
+
+def read_images(sources: list[SourceFile], processes: int = 1, histograms: bool = False) -> ReadResult:
+    """`read_image` of every source; a file that cannot be measured is skipped with its reason.
+
+    With `processes` > 1 and at least PARALLEL_MIN_FILES files, the files are read in that many
+    processes, each taking runs of consecutive files. With `histograms`, the frames of files whose
+    pixel data lie uncompressed in the file are histogrammed while the file is read (one pass over
+    the series instead of two); the histograms of other files are left to the measurement.
+    """
+    if processes > 1 and len(sources) >= PARALLEL_MIN_FILES:
+        size = math.ceil(len(sources) / (processes * BATCHES_PER_PROCESS))
+        runs = [(sources[start : start + size], histograms) for start in range(0, len(sources), size)]
+        outcomes = [outcome for run in parallel_map(read_run, runs, processes) for outcome in run]
+    else:
+        outcomes = read_run((sources, histograms))
+    result = ReadResult(images=[], skipped=[])
+    for source, outcome in zip(sources, outcomes):
+        if isinstance(outcome, NotAnImage):
+            result.skipped.append(Skipped(source.name, str(outcome)))
+        else:
+            result.images.append(outcome)
+    return result
+
+
+def read_run(run: tuple[list[SourceFile], bool]) -> list[DicomImage | NotAnImage]:
+    """Read a run of consecutive files in one reader (one process): an image or why not, per file."""
+    sources, histograms = run
+    reader = ImageReader(histograms=histograms)
+    return [reader.read_or_reason(source) for source in sources]
+
+
+def read_image(source: SourceFile) -> DicomImage:
+    """Parse the header of one file, leaving pixel data on disk.
+
+    Raises NotAnImage when the file is not DICOM, holds no pixel data, holds colour pixels, or its
+    pixel data is shorter than Rows × Columns × frames.
+    """
+    return ImageReader().read(source)
+
+
+class ImageReader:
+    """Reads files one after another, each like `read_image`, faster when they belong to one series.
+
+    The files of a series repeat most of their header. The header of the last file walked is kept:
+    the next file is first checked against its layout (`scan_plain_header(like=...)`), and when
+    everything the image is made of is the same but for the values that differ from one slice to
+    the next (PER_FILE_TAGS), the image is the previous one with those values replaced. Anything
+    else, and the file is read in full.
+    """
+
+    PER_FILE_TAGS = frozenset(
+        (*(tag_for_keyword(k) for k in ("SOPInstanceUID", "InstanceNumber", "ImagePositionPatient")), PIXEL_DATA_TAG)
+    )
+    """Pixel Data among them: a small one is read with the header, but only its length (the same in a
+    file that follows the layout) and its position are used."""
+
+    def __init__(self, histograms: bool = False) -> None:
+        self.histograms = histograms
+        self._frames = FrameBuffer()
+        self._previous: tuple[PlainHeader, DicomImage, int] | None = None  # header, image, bytes after pixels start
+
+    def read_or_reason(self, source: SourceFile) -> DicomImage | NotAnImage:
+        try:
+            image = self.read(source)
+        except NotAnImage as error:
+            return error
+        except OSError as error:
+            return NotAnImage(f"the file cannot be read ({error.strerror or error})")
+        if self.histograms and image.pixels.native_offset is not None:
+            try:
+                histograms = frame_histograms(image, range(image.pixels.frames), self._frames)
+                image = copy_with(image, histograms=tuple(histograms))
+            except NotAnImage:
+                pass  # the measurement reads it again, and says why it cannot
+        return image
+
+    def read(self, source: SourceFile) -> DicomImage:
+        previous_header = self._previous[0] if self._previous else None
+        header = scan_plain_header(source.path, lambda: parse_header(source.path), like=previous_header)
+        if header is None:
+            return image_from_dataset(parse_header(source.path), source)
+        if header.layout is None:  # no Pixel Data, or not all of the header could be laid out
+            return image_from_dataset(header, source)
+        pixels_at = header.get_item(PIXEL_DATA_TAG, keep_deferred=True).value_tell
+        pixels_to_end = source.path.stat().st_size - pixels_at
+        image = self._like_previous(header, source, pixels_at, pixels_to_end)
+        if image is None:
+            image = image_from_dataset(header, source)
+            if not header.loaded and image.pixels.frames == 1:
+                self._previous = (header, image, pixels_to_end)
+        return image
+
+    def _like_previous(
+        self, header: PlainHeader, source: SourceFile, pixels_at: int, pixels_to_end: int
+    ) -> DicomImage | None:
+        """The previous image with this file's per-file values, when nothing else differs; else None."""
+        if self._previous is None:
+            return None
+        previous_header, previous, previous_pixels_to_end = self._previous
+        if pixels_to_end != previous_pixels_to_end or header.layout is not previous_header.layout:
+            return None
+        if header.file_meta.differs_from(previous_header.file_meta) or header.differs_from(
+            previous_header, ignoring=self.PER_FILE_TAGS
+        ):
+            return None
+        frame = previous.frames[0]
+        if header.differs_at(previous_header, IMAGE_POSITION_TAG):
+            frame = copy_with(frame, position_mm=read_floats(header, "ImagePositionPatient", 3)[0])
+        pixels = previous.pixels
+        if pixels.native_offset is not None:
+            pixels = copy_with(pixels, native_offset=pixels_at)
+        return copy_with(
+            previous,
+            path=source.path,
+            name=source.name,
+            sop_instance_uid=str(header.get("SOPInstanceUID", "")),
+            instance_number=optional_int(header, "InstanceNumber"),
+            frames=(frame,),
+            pixels=pixels,
+        )

@@ -1,0 +1,52 @@
+"""Header values as Python numbers and strings, or None when absent or malformed."""
+from __future__ import annotations
+
+import pydicom
+from pydicom.multival import MultiValue
+
+
+def read_floats(ds: pydicom.Dataset | None, keyword: str, count: int | None = None) -> tuple[tuple[float, ...] | None, str]:
+    """A multi-valued decimal element as floats, or None (and its raw text) when absent or malformed."""
+    if ds is None or keyword not in ds:
+        return None, ""
+    try:
+        value = ds[keyword].value
+    except Exception:
+        return None, "unreadable"
+    items = list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
+    raw = "\\".join(str(v) for v in items)
+    try:
+        floats = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        return None, raw
+    if not floats or (count is not None and len(floats) != count):
+        return None, raw
+    return floats, raw
+
+
+def read_strings(ds: pydicom.Dataset, keyword: str) -> list[str]:
+    """A multi-valued text element as a list of strings; empty when absent."""
+    value = ds.get(keyword)
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, (list, tuple, MultiValue)) else [str(value)]
+
+
+def optional_float(ds: pydicom.Dataset | None, keyword: str) -> float | None:
+    values, _ = read_floats(ds, keyword)
+    return values[0] if values else None
+
+
+def optional_int(ds: pydicom.Dataset, keyword: str) -> int | None:
+    try:
+        value = ds.get(keyword)
+        if isinstance(value, (list, tuple, MultiValue)):
+            value = value[0] if value else None
+        return None if value is None or value == "" else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def first_item(ds: pydicom.Dataset, keyword: str) -> pydicom.Dataset | None:
+    sequence = ds.get(keyword) if ds is not None else None
+    return sequence[0] if sequence else None
