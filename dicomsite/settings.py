@@ -146,6 +146,12 @@ VOLUMES_STAGING_DIR = os.environ.get("VOLUMES_STAGING_DIR") or None  # default: 
 # on another host counts as gone after TIMEOUT seconds. Workers look every SWEEP seconds.
 VOLUMES_MEASUREMENT_TIMEOUT = float(os.environ.get("VOLUMES_MEASUREMENT_TIMEOUT", "900"))
 VOLUMES_MEASUREMENT_ATTEMPTS = int(os.environ.get("VOLUMES_MEASUREMENT_ATTEMPTS", "2"))
+# The archive budget of one upload (README: "Archives"): each limit is named in the message that refuses.
+VOLUMES_ARCHIVE_MAX_BYTES = int(os.environ.get("VOLUMES_ARCHIVE_MAX_BYTES", str(4 * 1024**3)))
+VOLUMES_ARCHIVE_MAX_RATIO = float(os.environ.get("VOLUMES_ARCHIVE_MAX_RATIO", "200"))
+VOLUMES_ARCHIVE_MAX_ENTRIES = int(os.environ.get("VOLUMES_ARCHIVE_MAX_ENTRIES", "10000"))
+VOLUMES_ARCHIVE_MAX_DEPTH = int(os.environ.get("VOLUMES_ARCHIVE_MAX_DEPTH", "3"))
+VOLUMES_DISK_RESERVE_BYTES = int(os.environ.get("VOLUMES_DISK_RESERVE_BYTES", str(512 * 1024**2)))
 VOLUMES_WORKER_SWEEP_SECONDS = float(os.environ.get("VOLUMES_WORKER_SWEEP_SECONDS", "30"))
 
 LOGGING = {

@@ -57,7 +57,7 @@ def upload_create(request):
             "skipped_count": rejected.summary.count,
             "skipped_reasons": rejected.summary.reasons,
         }
-        return render(request, "volumes/upload_form.html", context, status=400)
+        return render(request, "volumes/upload_form.html", context, status=rejected.status)
     measurements = list(upload.measurements.all())
     if len(measurements) == 1:
         return redirect(measurements[0])
@@ -303,7 +303,8 @@ def api_measurement_create(request):
     except services.UploadRejected as rejected:
         summary = rejected.summary
         return json_error(
-            rejected.message, 400, skipped=summary.files(), skipped_count=summary.count, skipped_reasons=summary.reasons
+            rejected.message, rejected.status, skipped=summary.files(), skipped_count=summary.count,
+            skipped_reasons=summary.reasons,
         )
     measurements = upload.measurements.with_series().order_by("id")
     body = {

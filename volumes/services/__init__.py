@@ -2,6 +2,7 @@
 
 Views, the API, the task, admin and the `measure` command call these functions and nothing deeper.
 """
+from ..imaging.archives import DiskSpaceLow
 from .measuring import (
     INTERNAL_ERROR_MESSAGE,
     measurement_enqueue,
@@ -17,6 +18,7 @@ from .storing import staging_dir
 from .uploads import SkippedSummary, UploadRejected, file_sha256, upload_ingest
 
 __all__ = [
+    "DiskSpaceLow",
     "INTERNAL_ERROR_MESSAGE", "PathsReport", "Scan", "UploadRejected", "decode_processes", "file_sha256",
     "measurement_enqueue", "measurements_recover", "measurement_remeasure", "measurement_rerun", "measurement_run", "paths_measure",
     "series_histogram", "SkippedSummary", "sources_scan", "staging_dir", "storage_check", "DEFAULT_MIN_AGE_SECONDS", "StorageReport",

@@ -12,6 +12,7 @@ from pathlib import Path
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from ..imaging.archives import DiskSpaceLow
 from ..imaging.geometry import VolumeImages
 from ..imaging.measure import ThresholdRequest
 from ..imaging.sources import Skipped, SourceFile
@@ -53,10 +54,11 @@ class SkippedSummary:
 class UploadRejected(Exception):
     """Nothing in an upload can be measured; `skipped` says why, for the first files, and counts them all."""
 
-    def __init__(self, message: str, skipped: list[Skipped]):
+    def __init__(self, message: str, skipped: list[Skipped], status: int = 400):
         super().__init__(message)
         self.message = message
         self.summary = SkippedSummary.of(skipped)
+        self.status = status
 
 
 def upload_ingest(*, owner, files: Iterable, request: ThresholdRequest) -> Upload:
@@ -71,7 +73,10 @@ def upload_ingest(*, owner, files: Iterable, request: ThresholdRequest) -> Uploa
         sources = [stage_uploaded_file(f, index, Path(workdir), digests) for index, f in enumerate(files)]
         if not sources:
             raise UploadRejected("No files were sent.", [])
-        scan = sources_scan(sources=sources, workdir=Path(workdir))
+        try:
+            scan = sources_scan(sources=sources, workdir=Path(workdir))
+        except DiskSpaceLow as error:
+            raise UploadRejected(f"Nothing was stored: {error}.", [], status=507) from None
         if not scan.volumes:
             raise UploadRejected(rejection_message(scan), scan.skipped)
         return store_scan(owner=owner, scan=scan, request=request, digests=digests)
@@ -93,9 +98,9 @@ def stage_uploaded_file(uploaded, index: int, workdir: Path, digests: dict[Path,
 
 
 def rejection_message(scan: Scan) -> str:
-    if scan.files == 0:
+    if scan.files == 0 and not scan.skipped:
         return "The upload holds no files."
-    if scan.files == 1 and len(scan.skipped) == 1:
+    if len(scan.skipped) == 1:
         only = scan.skipped[0]
         return f"{only.name} cannot be measured: {only.reason}."
     return f"None of the {scan.files:,} files holds an image that can be measured."

@@ -50,7 +50,10 @@ class Command(BaseCommand):
         except InvalidThreshold as error:
             raise CommandError(str(error)) from None
         with quiet_pydicom():
-            report = services.paths_measure(paths=options["paths"], request=request)
+            try:
+                report = services.paths_measure(paths=options["paths"], request=request)
+            except services.DiskSpaceLow as error:
+                raise CommandError(str(error)) from None
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
         else:
