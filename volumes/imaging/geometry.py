@@ -42,6 +42,9 @@ SPACING_TOLERANCE = 1e-4
 """Pixel spacings that differ by less than this fraction belong to the same stack."""
 
 
+MAX_SPACING_MM = 1000.0
+"""A pixel spacing or a slab wider than a metre is out of any physical range: no volume, and why."""
+
 MAX_LISTED = 3
 """How many individual cases a warning names before it only counts the rest."""
 
@@ -218,6 +221,12 @@ def build_stack(images: tuple[DicomImage, ...] | list[DicomImage]) -> Stack:
 
     gaps = np.diff(along[kept])
     widths = slab_widths(gaps)
+    if not np.isfinite(widths).all() or widths.max() > MAX_SPACING_MM:
+        reason = reason or (
+            f"the slices lie up to {float(np.max(np.abs(gaps))):.6g} mm apart (Image Position (Patient)): "
+            f"beyond {MAX_SPACING_MM:g} mm, out of any physical range"
+        )
+        return Stack(ordered, None, spacing, tuple(warnings), reason)
     uneven = uneven_gap_warning(gaps)
     if uneven:
         warnings.append(uneven)
@@ -253,7 +262,7 @@ def stack_pixel_spacing(frames: list[Frame]) -> tuple[tuple[float, float] | None
 def lone_slice_width(frame: Frame) -> tuple[float | None, str | None]:
     """A single slice stands for its Slice Thickness, else its Spacing Between Slices."""
     for value in (frame.slice_thickness_mm, frame.spacing_between_slices_mm):
-        if value is not None and math.isfinite(value) and value > 0:
+        if value is not None and math.isfinite(value) and 0 < value <= MAX_SPACING_MM:
             return float(value), None
     given = [
         f"{label} is {value:g}"

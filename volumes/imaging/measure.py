@@ -106,7 +106,8 @@ class SeriesMeasurement:
         return None if self.volume_mm3 is None else self.volume_mm3 / 1000.0
 
     def as_dict(self) -> dict:
-        return {
+        """As plain JSON values: a number that is not finite (never valid JSON) becomes null."""
+        return finite_json({
             "series_instance_uid": self.series_instance_uid,
             "modality": self.modality,
             "description": self.description,
@@ -125,7 +126,18 @@ class SeriesMeasurement:
             "warnings": list(self.warnings),
             "volume_unavailable_reason": self.volume_unavailable_reason,
             "stats": self.stats,
-        }
+        })
+
+
+def finite_json(value):
+    """`value` with every float that is infinite or NaN replaced by None, in nested dicts and lists."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -419,6 +431,9 @@ def measure_histogram(histogram: VolumeHistogram, request: ThresholdRequest) -> 
     if reason is None and widths is not None and histogram.pixel_spacing_mm is not None:
         row_mm, column_mm = histogram.pixel_spacing_mm
         volume_mm3 = float(np.dot(per_slice.astype(np.float64), widths)) * row_mm * column_mm
+        if not math.isfinite(volume_mm3):
+            volume_mm3 = None
+            reason = "the volume overflows: the spacings are out of any physical range"
     result = SeriesMeasurement(
         series_instance_uid=histogram.series_instance_uid,
         modality=histogram.modality,
