@@ -45,6 +45,9 @@ SPACING_TOLERANCE = 1e-4
 MAX_SPACING_MM = 1000.0
 """A pixel spacing or a slab wider than a metre is out of any physical range: no volume, and why."""
 
+MAX_POSITION_MM = 1e6
+"""An image position further than a kilometre from the origin is out of any physical range."""
+
 MAX_LISTED = 3
 """How many individual cases a warning names before it only counts the rest."""
 
@@ -297,6 +300,12 @@ def ordering_problem(images, frames: list[Frame]) -> str | None:
         return "the frames lie in differently oriented planes: they do not form one stack"
     if not all(np.isfinite(frame.position_mm).all() for frame in frames):
         return "Image Position (Patient) holds a value that is not a number"
+    furthest = max(float(np.abs(frame.position_mm).max()) for frame in frames)
+    if furthest > MAX_POSITION_MM:
+        return (
+            f"Image Position (Patient) holds {furthest:.6g} mm: beyond {MAX_POSITION_MM:g} mm from the origin, "
+            "out of any physical range"
+        )
     if np.linalg.norm(np.cross(first[:3], first[3:])) < 0.5:
         return f"Image Orientation (Patient) {fmt_list(first)} does not give two perpendicular directions"
     return None
