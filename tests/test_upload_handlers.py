@@ -169,3 +169,91 @@ def test_too_many_files_through_the_page_with_its_csrf_check(settings):
     response = client.post(reverse("volumes:upload"), {"files": files, "csrfmiddlewaretoken": client.cookies["csrftoken"].value})
     assert response.status_code == 400
     assert "at most 5 files (VOLUMES_MAX_UPLOAD_FILES)" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_skipped_files_are_kept_bounded_whatever_was_uploaded(client, django_capture_on_commit_callbacks, tmp_path):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(3000):
+            archive.writestr(f"junk/{i:05}.txt", b"not dicom")
+        archive.writestr("seed/1-101.dcm", SEED_FILE.read_bytes())
+    client.force_login(get_user_model().objects.create_user("eve", password=PASSWORD))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("volumes:api-measurement-list"), {"files": [SimpleUploadedFile("junk.zip", buffer.getvalue())]})
+    assert response.status_code == 202
+    body = response.json()
+    assert body["skipped_count"] == 3000
+    assert body["skipped_reasons"] == {"not a DICOM file (no DICOM preamble or header)": 3000}
+    assert len(body["skipped"]) == 100 and body["skipped"][0]["file"] == "junk.zip/junk/00000.txt"
+    assert len(response.content) < 20_000
+    upload = Upload.objects.get()
+    assert (upload.skipped_count, len(upload.skipped)) == (3000, 100)
+
+    measurement = Measurement.objects.get()
+    assert measurement.voxels_above == SEED_VOXELS
+    detail = client.get(reverse("volumes:api-measurement-detail", args=[measurement.pk]))
+    assert len(detail.content) < 20_000 and detail.json()["skipped_count"] == 3000
+    listing = client.get(reverse("volumes:api-measurement-list"))
+    assert len(listing.content) < 5_000 and "skipped" not in listing.json()["results"][0]
+    page = client.get(measurement.get_absolute_url()).content.decode()
+    assert "3000 files not measured" in page and "The first 100:" in page
+    assert len(page) < 60_000
+
+
+@pytest.mark.django_db
+def test_a_rejected_upload_lists_only_the_first_hundred(client):
+    client.force_login(get_user_model().objects.create_user("fay", password=PASSWORD))
+    files = [SimpleUploadedFile(f"junk-{i}.txt", b"not dicom") for i in range(150)]
+    response = client.post(reverse("volumes:api-measurement-list"), {"files": files})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "None of the 150 files holds an image that can be measured."
+    assert body["skipped_count"] == 150 and len(body["skipped"]) == 100
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("encrypted", "secret.zip/a.dcm cannot be measured: encrypted inside the zip archive: send the files without a password."),
+        ("truncated", "secret.zip cannot be measured: a zip archive cut short or damaged: its table of contents (central directory) is missing."),
+    ],
+)
+def test_a_bad_zip_alone_says_what_is_wrong_with_it(client, kind, message):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("a.dcm", SEED_FILE.read_bytes())
+    raw = bytearray(buffer.getvalue())
+    if kind == "encrypted":
+        raw[6] |= 1
+        raw[raw.index(b"PK\x01\x02") + 8] |= 1
+    else:
+        raw = raw[: len(raw) // 2]
+    client.force_login(get_user_model().objects.create_user("gus", password=PASSWORD))
+    response = client.post(reverse("volumes:api-measurement-list"), {"files": [SimpleUploadedFile("secret.zip", bytes(raw))]})
+    assert response.status_code == 400
+    assert response.json()["error"] == message
+
+
+@pytest.mark.django_db
+def test_a_nearly_full_disk_answers_507_and_stores_nothing(client, settings, tmp_path, private_media):
+    import io
+    import zipfile
+
+    settings.VOLUMES_DISK_RESERVE_BYTES = 2**62
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a.dcm", SEED_FILE.read_bytes())
+    client.force_login(get_user_model().objects.create_user("hal", password=PASSWORD))
+    response = client.post(reverse("volumes:api-measurement-list"), {"files": [SimpleUploadedFile("a.zip", buffer.getvalue())]})
+    assert response.status_code == 507
+    assert "VOLUMES_DISK_RESERVE_BYTES" in response.json()["error"]
+    assert Upload.objects.count() == 0
+    assert stored_files(private_media) == []

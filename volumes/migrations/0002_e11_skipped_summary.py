@@ -3,6 +3,14 @@
 from django.db import migrations, models
 
 
+def count_skipped(apps, schema_editor):
+    """Uploads stored before: their whole list was kept, so its length is the count."""
+    Upload = apps.get_model("volumes", "Upload")
+    for upload in Upload.objects.exclude(skipped=[]).only("skipped"):
+        upload.skipped_count = len(upload.skipped)
+        upload.save(update_fields=["skipped_count"])
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -25,4 +33,5 @@ class Migration(migrations.Migration):
             name='skipped',
             field=models.JSONField(blank=True, default=list, help_text='The first 100 files not measured: [{"file", "reason"}]'),
         ),
+        migrations.RunPython(count_skipped, migrations.RunPython.noop),
     ]
