@@ -175,7 +175,8 @@ def read_pixel_layout(ds: pydicom.Dataset, pixel_element, float_pixels: bool, pa
             f"{rows:,} × {columns:,} pixels × {frames:,} frames: more than {MAX_PIXELS_PER_FILE:,} pixels in one file, "
             "out of the range this tool measures"
         )
-    bits_stored = optional_int(ds, "BitsStored") or bits_allocated
+    bits_stored = optional_int(ds, "BitsStored")
+    bits_stored = bits_allocated if bits_stored is None else bits_stored
     if not 1 <= bits_stored <= bits_allocated:
         raise NotAnImage(
             f"Bits Stored (0028,0101) is {bits_stored} with Bits Allocated (0028,0100) {bits_allocated}: "
