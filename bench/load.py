@@ -5,11 +5,11 @@
 
 Starts the site as `make run` does (gunicorn, 2 workers × 4 threads, and one `measure_worker`) on a
 fresh database and media folder, then for `--seconds`: each of `--users` users uploads, one after the
-other, a copy of the seed slice under new UIDs (a new series each time), while `--readers` signed-in
-users read measurement pages, the history page and API details. Prints throughput, latency
-percentiles and errors; then waits (bounded) for the queue to drain and checks that every upload
-was measured exactly once, with the seed's 50,080 voxels and 143,280.029 mm³. Target: no error,
-page p95 < 200 ms. With `--database postgres` the site gets DATABASE_URL (a fresh database named
+other, a copy of the seed slice under new UIDs (a new series each time), while `--readers` of them,
+signed in in a browser too, read their measurement pages, history page and API details. Prints
+throughput, latency percentiles and errors; then waits (bounded) for the queue to drain and checks
+that every upload was measured exactly once, with the seed's 50,080 voxels and 143,280.029 mm³.
+Target: no error, page p95 < 200 ms. With `--database postgres` the site gets DATABASE_URL (a fresh database named
 e11_load_<pid>, dropped afterwards), which needs settings that read it and psycopg installed.
 """
 from __future__ import annotations
@@ -51,7 +51,7 @@ class Stats:
         self.lock = threading.Lock()
         self.latency_ms: dict[str, list[float]] = defaultdict(list)
         self.errors: Counter = Counter()
-        self.measurement_ids: list[int] = []
+        self.measurement_ids: dict[str, list[int]] = defaultdict(list)
 
     def record(self, kind: str, started: float, status: int, expected: int) -> None:
         with self.lock:
@@ -108,7 +108,7 @@ def uploader(port: int, user: str, stats: Stats, stop: threading.Event, uploads:
         if response.status == 202:
             with stats.lock:
                 uploads.append(json.loads(answer)["upload"])
-                stats.measurement_ids.extend(m["id"] for m in json.loads(answer)["measurements"])
+                stats.measurement_ids[user].extend(m["id"] for m in json.loads(answer)["measurements"])
 
 
 def signed_in_cookies(port: int, user: str) -> str:
@@ -132,13 +132,13 @@ def signed_in_cookies(port: int, user: str) -> str:
 
 
 def reader(port: int, user: str, stats: Stats, stop: threading.Event) -> None:
-    """Reads what the uploaders created: their measurements' pages and API details, and the history."""
+    """An uploader, signed in in a browser too, reading its measurements' pages and API details, and its history."""
     cookies = signed_in_cookies(port, user)
     connection = connect(port)
     rng = random.Random(user)
     while not stop.is_set():
         with stats.lock:
-            ids = list(stats.measurement_ids[-200:])
+            ids = list(stats.measurement_ids[user][-200:])
         kind, path = rng.choice([("history page", "/measurements/"), ("page", None), ("api detail", None)])
         if path is None:
             if not ids:
@@ -189,7 +189,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--users", type=int, default=20, help="users uploading at once")
-    parser.add_argument("--readers", type=int, default=4, help="signed-in users reading pages and API details")
+    parser.add_argument("--readers", type=int, default=4, help="browser sessions of uploaders reading pages and API details")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--port", type=int, default=8500)
     args = parser.parse_args()
@@ -210,15 +210,17 @@ def main() -> None:
         wanted = "postgresql" if args.database == "postgres" else "sqlite"
         if vendor != wanted:
             raise SystemExit(f"the settings give a {vendor} database, not {wanted}: they do not read DATABASE_URL")
-        names = [f"up{i}" for i in range(args.users)] + [f"read{i}" for i in range(args.readers)]
+        names = [f"up{i}" for i in range(args.users)]
         create = (
             "from django.contrib.auth import get_user_model\n"
             f"for name in {names!r}: get_user_model().objects.create_user(name, password={PASSWORD!r})"
         )
         manage(env, "shell", "-v", "0", "-c", create)
         python_bin = Path(sys.executable).parent
+        worker_log = open(var / "worker.log", "w")
         processes.append(subprocess.Popen(
             [sys.executable, "manage.py", "measure_worker", "--no-reload", "--interval", "0.5"], cwd=ROOT, env=env,
+            stdout=worker_log, stderr=subprocess.STDOUT,
         ))
         processes.append(subprocess.Popen(
             [str(python_bin / "gunicorn"), "dicomsite.wsgi", "--bind", f"127.0.0.1:{args.port}", "--workers", "2",
@@ -235,7 +237,7 @@ def main() -> None:
 
         stats, stop, uploads = Stats(), threading.Event(), []
         threads = [threading.Thread(target=uploader, args=(args.port, f"up{i}", stats, stop, uploads)) for i in range(args.users)]
-        threads += [threading.Thread(target=reader, args=(args.port, f"read{i}", stats, stop)) for i in range(args.readers)]
+        threads += [threading.Thread(target=reader, args=(args.port, f"up{i % args.users}", stats, stop)) for i in range(args.readers)]
         started = time.perf_counter()
         for thread in threads:
             thread.start()
