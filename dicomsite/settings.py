@@ -121,9 +121,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-# Uploads above this size are streamed to a temporary file instead of being held in memory.
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-FILE_UPLOAD_TEMP_DIR = os.environ.get("DJANGO_FILE_UPLOAD_TEMP_DIR") or None
 DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("VOLUMES_MAX_UPLOAD_FILES", "5000"))
 
 TASKS = {
