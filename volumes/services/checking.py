@@ -99,12 +99,13 @@ def referenced_names() -> set[str]:
 
 def storage_files(folder: str):
     """Every file name under a storage folder, through the storage API (local or S3)."""
-    if not default_storage.exists(folder) and not hasattr(default_storage, "bucket"):
-        return
     pending = [folder]
     while pending:
         current = pending.pop()
-        directories, files = default_storage.listdir(current)
+        try:
+            directories, files = default_storage.listdir(current)
+        except FileNotFoundError:  # a local folder nothing was stored in yet
+            continue
         pending.extend(f"{current}/{d}" for d in directories)
         yield from (f"{current}/{f}" for f in files)
 
