@@ -144,8 +144,37 @@ def test_a_measurement_on_another_host_is_retried_only_after_the_timeout(measure
     assert recovered.state == Measurement.State.DONE and recovered.voxels_above == SEED_VOXELS
 
 
+def test_the_page_and_the_api_say_a_measurement_was_retried(measurement, client, django_capture_on_commit_callbacks):
+    as_if_running_in(measurement, "elsewhere:1", attempts=1, started_ago_s=10**6)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.measurements_recover()
+    client.force_login(measurement.series.study.owner)
+    page = client.get(measurement.get_absolute_url()).content.decode()
+    assert "Measured again, because its worker gave no result within 900 s." in page
+    body = client.get(reverse("volumes:api-measurement-detail", args=[measurement.pk])).json()
+    assert (body["state"], body["attempts"], body["retried_because"]) == ("done", 2, "its worker gave no result within 900 s")
+
+
 def test_a_live_worker_on_this_host_is_left_alone(measurement):
     as_if_running_in(measurement, f"{__import__('socket').gethostname()}:{os.getpid()}", attempts=1)
     assert services.measurements_recover() == []
     measurement.refresh_from_db()
     assert measurement.state == Measurement.State.RUNNING
+
+
+def test_a_measurement_never_queued_is_queued_by_the_next_sweep(db, django_capture_on_commit_callbacks):
+    """The web process stopped between the commit and the queue: rows and files, but no task."""
+    owner = get_user_model().objects.create_user("ada", password="a-long-secret-1")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        upload = services.upload_ingest(owner=owner, files=uploaded(SEED_FILE), request=HALF)
+    callbacks[0]()  # the files moved into place; the queue's callback never runs
+    measurement = upload.measurements.get()
+    assert (measurement.state, measurement.task_id) == ("queued", "")
+    assert services.measurements_recover() == []  # it may still be on its way
+    Measurement.objects.filter(pk=measurement.pk).update(created_at=timezone.now() - datetime.timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        (recovered,) = services.measurements_recover()
+    assert recovered.retry_reason == "it was never handed to a worker: the web process stopped before it queued it"
+    recovered.refresh_from_db()
+    assert recovered.state == Measurement.State.DONE and recovered.voxels_above == SEED_VOXELS
+    assert recovered.task_id not in ("", "requeued")

@@ -159,6 +159,7 @@ class Measurement(models.Model):
     worker = models.CharField(max_length=255, blank=True, help_text="The process that runs it: host:pid")
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started it")
     retry_reason = models.TextField(blank=True, help_text="Why it was queued again: its worker died")
+    task_id = models.CharField(max_length=64, blank=True, help_text="The queued task that runs it; empty until queued")
 
     objects = MeasurementQuerySet.as_manager()
 

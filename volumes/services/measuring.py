@@ -36,7 +36,13 @@ def measurement_enqueue(*, measurement: Measurement) -> None:
     from ..tasks import measure_task
 
     measurement_id = measurement.pk
-    transaction.on_commit(lambda: measure_task.enqueue(measurement_id=measurement_id))
+
+    def enqueue() -> None:
+        result = measure_task.enqueue(measurement_id=measurement_id)
+        # Which task holds it: a queued measurement without one was never handed over (see recovery).
+        Measurement.objects.filter(pk=measurement_id).update(task_id=str(result.id))
+
+    transaction.on_commit(enqueue)
 
 
 def worker_identity() -> str:

@@ -33,6 +33,22 @@ def dead_worker_reason(measurement: Measurement, now: datetime.datetime) -> str 
     return None
 
 
+def never_queued(now: datetime.datetime) -> list[Measurement]:
+    reason = "it was never handed to a worker: the web process stopped before it queued it"
+    stale = now - datetime.timedelta(seconds=NEVER_QUEUED_AFTER_SECONDS)
+    found = []
+    for measurement in Measurement.objects.filter(state=Measurement.State.QUEUED, task_id="", created_at__lt=stale):
+        with transaction.atomic():
+            claimed = Measurement.objects.filter(pk=measurement.pk, task_id="").update(task_id="requeued", retry_reason=reason)
+            if claimed:
+                measurement_enqueue(measurement=measurement)
+        if claimed:
+            logger.warning("measurement %s: %s", measurement.pk, reason)
+            measurement.refresh_from_db()
+            found.append(measurement)
+    return found
+
+
 def process_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -43,13 +59,19 @@ def process_exists(pid: int) -> bool:
     return True
 
 
+NEVER_QUEUED_AFTER_SECONDS = 60
+"""A measurement still without a task this long after its rows were written was never queued: the web
+process stopped between the commit and the queue (the queue is written right after the commit)."""
+
+
 def measurements_recover() -> list[Measurement]:
-    """Queue again, or fail after VOLUMES_MEASUREMENT_ATTEMPTS, every running measurement whose worker died.
+    """Queue again, or fail after VOLUMES_MEASUREMENT_ATTEMPTS, every running measurement whose worker
+    died; queue those that were never queued.
 
     Each is claimed by a conditional update, so two workers sweeping at once recover it once.
     """
     now = timezone.now()
-    recovered = []
+    recovered = never_queued(now)
     for measurement in Measurement.objects.filter(state=Measurement.State.RUNNING):
         reason = dead_worker_reason(measurement, now)
         if reason is None:
