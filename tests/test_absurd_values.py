@@ -15,7 +15,6 @@ from django.core.management import call_command
 from django.urls import reverse
 from pydicom.uid import generate_uid
 
-from volumes import services
 from volumes.imaging.reader import read_images
 from volumes.imaging.sources import SourceFile
 from volumes.models import Measurement

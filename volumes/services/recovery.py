@@ -17,6 +17,10 @@ from .measuring import measurement_enqueue
 
 logger = logging.getLogger(__name__)
 
+NEVER_QUEUED_AFTER_SECONDS = 60
+"""A measurement still without a task this long after its rows were written was never queued: the web
+process stopped between the commit and the queue (the queue is written right after the commit)."""
+
 
 def dead_worker_reason(measurement: Measurement, now: datetime.datetime) -> str | None:
     """Why a running measurement's worker must be dead, or None while it may still be working.
@@ -57,11 +61,6 @@ def process_exists(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-NEVER_QUEUED_AFTER_SECONDS = 60
-"""A measurement still without a task this long after its rows were written was never queued: the web
-process stopped between the commit and the queue (the queue is written right after the commit)."""
 
 
 def measurements_recover() -> list[Measurement]:
