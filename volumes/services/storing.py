@@ -36,11 +36,17 @@ def instance_file_name(digest: str) -> str:
     return f"instances/{digest[:2]}/{digest}.dcm"
 
 
-def file_set_pending(*, path: Path, digest: str) -> None:
-    """Rename a staged file to wait for its rows (no byte written): `pending/<sha256>.dcm`."""
+def file_set_pending(*, path: Path, digest: str) -> bool:
+    """Rename a staged file to wait for its rows (no byte written): `pending/<sha256>.dcm`.
+
+    False when the same content already waits there for another upload's rows: that one is left to it.
+    """
     target = pending_path(digest)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        return False
     os.replace(path, target)
+    return True
 
 
 class PendingFile(File):

@@ -111,6 +111,7 @@ def store_scan(*, owner, scan: Scan, request: ThresholdRequest, digests: dict[Pa
     into place, then the measurements queued. On any failure before the commit, nothing stays."""
     skipped = list(scan.skipped)
     pending: dict[str, Path] = {}
+    placed: list[str] = []  # pending files this upload put there: removed again if it fails
     try:
         with transaction.atomic():
             upload = Upload(owner=owner, files_received=scan.files, skipped=[])
@@ -134,13 +135,14 @@ def store_scan(*, owner, scan: Scan, request: ThresholdRequest, digests: dict[Pa
             upload.skipped_reasons = summary.reasons
             upload.save(update_fields=["skipped", "skipped_count", "skipped_reasons"])
             for digest, path in pending.items():
-                file_set_pending(path=path, digest=digest)
+                if file_set_pending(path=path, digest=digest):
+                    placed.append(digest)
             digests_to_store = list(pending)
             transaction.on_commit(lambda: pending_store_all(digests=digests_to_store))
             for measurement in measurements:
                 measurement_enqueue(measurement=measurement)  # on commit too, after the files are in place
     except BaseException:
-        for digest in pending:
+        for digest in placed:
             pending_discard(digest=digest)
         raise
     return upload
