@@ -169,3 +169,20 @@ def test_check_storage_leaves_young_files_alone(private_media, capsys):
     orphan = default_storage.save("thumbnails/young.png", ContentFile(b"being written"))
     call_command("check_storage", "--repair")
     assert default_storage.exists(orphan)
+
+
+@pytest.mark.django_db
+def test_a_failed_upload_leaves_the_pending_file_another_upload_waits_with(private_media, monkeypatch):
+    owner = get_user_model().objects.create_user("ada", password="a-long-secret-1")
+    waiting = services.staging_dir() / "pending" / f"{services.file_sha256(SEED_FILE)}.dcm"
+    waiting.parent.mkdir(parents=True)
+    waiting.write_bytes(SEED_FILE.read_bytes())  # the same content, renamed there by an upload not yet committed
+
+    def broken(**kwargs):
+        raise RuntimeError("the queue is down")
+
+    monkeypatch.setattr(services.uploads, "measurement_enqueue", broken)
+    with pytest.raises(RuntimeError):
+        services.upload_ingest(owner=owner, files=uploaded(SEED_FILE), request=HALF)
+    assert waiting.read_bytes() == SEED_FILE.read_bytes()
+    assert not Instance.objects.exists()
