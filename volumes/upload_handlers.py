@@ -118,7 +118,7 @@ class StagingUploadHandler(FileUploadHandler):
 
     def cut_reason(self) -> str | None:
         if self.counter is None:
-            return "the upload was cut off before its end; nothing was stored: send it again" if self.interrupted else None
+            return "the upload was cut off before its end: send it again" if self.interrupted else None
         whole = (
             not self.interrupted
             and self.counter.bytes_read == self.body_length
@@ -128,5 +128,5 @@ class StagingUploadHandler(FileUploadHandler):
             return None
         return (
             f"the upload was cut off: {self.counter.bytes_read:,} of its {self.body_length:,} bytes arrived "
-            "before the connection ended; nothing was stored: send it again"
+            "before the connection ended: send it again"
         )
