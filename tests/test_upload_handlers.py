@@ -265,3 +265,26 @@ def test_a_nearly_full_disk_answers_507_and_stores_nothing(client, settings, tmp
     assert "VOLUMES_DISK_RESERVE_BYTES" in response.json()["error"]
     assert Upload.objects.count() == 0
     assert stored_files(private_media) == []
+
+
+@pytest.mark.django_db
+def test_an_archive_of_encrypted_files_counts_them_not_zero(client):
+    import io
+    import re
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name in ("a.dcm", "b.dcm", "c.dcm"):
+            archive.writestr(name, SEED_FILE.read_bytes())
+    raw = bytearray(buffer.getvalue())
+    for at in [m.start() for m in re.finditer(b"PK\x03\x04", bytes(raw))]:
+        raw[at + 6] |= 1
+    for at in [m.start() for m in re.finditer(b"PK\x01\x02", bytes(raw))]:
+        raw[at + 8] |= 1
+    client.force_login(get_user_model().objects.create_user("ian", password=PASSWORD))
+    response = client.post(reverse("volumes:api-measurement-list"), {"files": [SimpleUploadedFile("s.zip", bytes(raw))]})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "None of the 3 files holds an image that can be measured."
+    assert body["skipped_reasons"] == {"encrypted inside the zip archive: send the files without a password": 3}

@@ -103,7 +103,8 @@ def rejection_message(scan: Scan) -> str:
     if len(scan.skipped) == 1:
         only = scan.skipped[0]
         return f"{only.name} cannot be measured: {only.reason}."
-    return f"None of the {scan.files:,} files holds an image that can be measured."
+    # Nothing unpacked (every archive refused or empty): count what was refused instead.
+    return f"None of the {scan.files or len(scan.skipped):,} files holds an image that can be measured."
 
 
 def store_scan(*, owner, scan: Scan, request: ThresholdRequest, digests: dict[Path, str]) -> Upload:
