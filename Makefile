@@ -30,10 +30,10 @@ run: migrate
 	$(PY) manage.py ensure_account --url http://$(HOST):$(PORT)/
 	$(PY) manage.py supervise \
 	    "web=$(VENV)/bin/gunicorn dicomsite.wsgi --bind $(HOST):$(PORT)" \
-	    "worker=$(PY) manage.py db_worker --no-reload --interval 0.5"
+	    "worker=$(PY) manage.py measure_worker --no-reload --interval 0.5"
 
 worker: migrate
-	$(PY) manage.py db_worker --no-reload
+	$(PY) manage.py measure_worker --no-reload
 
 # axe-core (the accessibility check) from the npm registry, as package-lock.json pins it.
 node_modules/.installed: package.json package-lock.json

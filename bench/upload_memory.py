@@ -140,7 +140,6 @@ def main() -> None:
     env = {
         **os.environ,
         "VOLUMES_VAR_DIR": str(var),
-        "DJANGO_FILE_UPLOAD_TEMP_DIR": str(var),
         "DJANGO_SECRET_KEY": "upload-memory-benchmark",
         "DJANGO_LOG_LEVEL": "WARNING",
     }

@@ -42,8 +42,11 @@ def local_secret_key() -> str:
 
 
 def private_folder(path: Path) -> None:
-    """Create `path` readable by this account only (0700): it holds patient data and the secret key."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create `path`, and any missing parent, readable by this account only (0700): it holds patient data
+    and the secret key."""
+    if not path.exists():
+        private_folder(path.parent)
+        path.mkdir(mode=0o700, exist_ok=True)
 
 
 def private_file(path: Path) -> None:
@@ -182,9 +185,6 @@ STORAGES = {
     "default": MEDIA_STORAGE_BACKEND,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-# Uploads above this size are streamed to a temporary file instead of being held in memory.
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-FILE_UPLOAD_TEMP_DIR = env.str("DJANGO_FILE_UPLOAD_TEMP_DIR", default="") or None
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("VOLUMES_MAX_UPLOAD_FILES", default=5000)
 
 # The slice viewer's pictures (grey slices per window, masks per threshold), rendered from the stored
@@ -213,6 +213,22 @@ VOLUMES_DECODE_PROCESSES = env.int("VOLUMES_DECODE_PROCESSES", default=0)
 # --- the measurement and the site -----------------------------------------------------------------
 VOLUMES_THRESHOLD = env.float("VOLUMES_THRESHOLD", default=0.5)
 VOLUMES_ALLOW_SIGNUP = env.bool("VOLUMES_ALLOW_SIGNUP", default=True)
+
+# Integrity (issue 11): every uploaded file is streamed into a staging folder beside the media files
+# (hashed as it arrives, refused whole when the body was cut), then moved into place once its rows commit.
+FILE_UPLOAD_HANDLERS = ["volumes.upload_handlers.StagingUploadHandler"]
+VOLUMES_STAGING_DIR = env.str("VOLUMES_STAGING_DIR", default="") or None  # default: $DJANGO_MEDIA_ROOT/staging
+# A running measurement whose worker is gone is queued again (up to ATTEMPTS starts), then failed; a worker
+# on another host counts as gone after TIMEOUT seconds. Workers look every SWEEP seconds.
+VOLUMES_MEASUREMENT_TIMEOUT = env.float("VOLUMES_MEASUREMENT_TIMEOUT", default=900)
+VOLUMES_MEASUREMENT_ATTEMPTS = env.int("VOLUMES_MEASUREMENT_ATTEMPTS", default=2)
+# The archive budget of one upload (README: "Archives"): each limit is named in the message that refuses.
+VOLUMES_ARCHIVE_MAX_BYTES = env.int("VOLUMES_ARCHIVE_MAX_BYTES", default=4 * 1024**3)
+VOLUMES_ARCHIVE_MAX_RATIO = env.float("VOLUMES_ARCHIVE_MAX_RATIO", default=200)
+VOLUMES_ARCHIVE_MAX_ENTRIES = env.int("VOLUMES_ARCHIVE_MAX_ENTRIES", default=10000)
+VOLUMES_ARCHIVE_MAX_DEPTH = env.int("VOLUMES_ARCHIVE_MAX_DEPTH", default=3)
+VOLUMES_DISK_RESERVE_BYTES = env.int("VOLUMES_DISK_RESERVE_BYTES", default=512 * 1024**2)
+VOLUMES_WORKER_SWEEP_SECONDS = env.float("VOLUMES_WORKER_SWEEP_SECONDS", default=30)
 
 LOGGING = {
     "version": 1,
@@ -249,7 +265,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["volumes.api_auth.UserRateThrottle", "volumes.api_auth.AddressRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.MultiPartParser",
+        "volumes.api_parsers.UploadParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.JSONParser",
     ],

@@ -19,3 +19,5 @@ urlpatterns = [
     path("accounts/", include(list(account_patterns()))),
     path("", include("volumes.urls")),
 ]
+
+handler400 = "volumes.views.bad_request"

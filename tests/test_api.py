@@ -237,7 +237,7 @@ def test_an_upload_of_more_files_than_allowed_is_a_json_400(api, settings):
     settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
     response = post_files(api, SEED_FILE, SEED_FILE, SEED_FILE)
     assert response.status_code == 400
-    assert response.json()["error"].startswith("The request was refused: The number of files exceeded")
+    assert response.json()["error"].startswith("An upload may hold at most 2 files (VOLUMES_MAX_UPLOAD_FILES)")
     assert not Upload.objects.exists()
 
 

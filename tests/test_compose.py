@@ -30,7 +30,7 @@ def test_the_smoke_test_runs_exactly_the_commands_of_docker_compose():
         ("worker-2", SERVICES["worker"]["command"]),
     ]
     assert SERVICES["web"]["command"][0] == "gunicorn" and "dicomsite.wsgi" in SERVICES["web"]["command"]
-    assert SERVICES["worker"]["command"][:4] == ["python", "manage.py", "db_worker", "--no-reload"]
+    assert SERVICES["worker"]["command"][:4] == ["python", "manage.py", "measure_worker", "--no-reload"]
     assert "manage.py migrate --noinput" in SERVICES["migrate"]["command"][-1]
     assert "manage.py ensure_account" in SERVICES["migrate"]["command"][-1]
 

@@ -1,10 +1,10 @@
-"""Migration 0002_d10_result_document: a finished measurement's columns become its result document."""
+"""Migration 0002_result_document: a finished measurement's columns become its result document."""
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 BEFORE = [("volumes", "0001_initial")]
-AFTER = [("volumes", "0002_d10_result_document")]
+AFTER = [("volumes", "0002_result_document")]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -39,8 +39,11 @@ def stored_files(media):
     return sorted(p for p in media.rglob("*") if p.is_file()) if media.exists() else []
 
 
-def test_ingest_stores_rows_and_the_file_under_its_sha256(owner, private_media):
-    upload = services.upload_ingest(owner=owner, files=uploaded(SEED_FILE), request=HALF)
+def test_ingest_stores_rows_and_the_file_under_its_sha256(owner, private_media, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        upload = services.upload_ingest(owner=owner, files=uploaded(SEED_FILE), request=HALF)
+    assert stored_files(private_media) == [private_media / "staging" / "pending" / f"{services.file_sha256(SEED_FILE)}.dcm"]
+    callbacks[0]()  # the rows committed: the file is moved into place
     instance = Instance.objects.get()
     assert instance.series.study.owner == owner
     assert instance.sha256 == services.file_sha256(SEED_FILE)
@@ -65,7 +68,7 @@ def test_an_upload_of_only_bad_files_is_rejected_with_every_reason(owner, privat
     with pytest.raises(services.UploadRejected) as rejected:
         services.upload_ingest(owner=owner, files=uploaded(*INVALID_FILES), request=HALF)
     assert rejected.value.message == "None of the 2 files holds an image that can be measured."
-    assert [(s.name, s.reason) for s in rejected.value.skipped] == [
+    assert [(s.name, s.reason) for s in rejected.value.summary.first] == [
         (p.name, "not a DICOM file (no DICOM preamble or header)") for p in INVALID_FILES
     ]
     assert stored_files(private_media) == []

@@ -16,6 +16,13 @@ from .views import measurement_picture
 admin.site.enable_nav_sidebar = False
 
 
+class NoAddAdmin(admin.ModelAdmin):
+    """Rows that only an upload creates (with their files, hashes and owner): no add page."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
 class SeriesInline(admin.TabularInline):
     model = Series
     fields = ("series_instance_uid", "part", "volume_label", "modality", "description", "rows", "columns")
@@ -26,7 +33,7 @@ class SeriesInline(admin.TabularInline):
 
 
 @admin.register(Study)
-class StudyAdmin(admin.ModelAdmin):
+class StudyAdmin(NoAddAdmin):
     list_display = ("__str__", "owner", "study_date", "study_instance_uid", "created_at")
     list_filter = ("study_date", "created_at")
     search_fields = ("study_instance_uid", "description", "owner__username")
@@ -43,11 +50,14 @@ class InstanceInline(admin.TabularInline):
 
 
 @admin.register(Series)
-class SeriesAdmin(admin.ModelAdmin):
+class SeriesAdmin(NoAddAdmin):
     list_display = ("__str__", "modality", "study", "rows", "columns", "instance_count", "created_at")
     list_filter = ("modality", "created_at")
     search_fields = ("series_instance_uid", "description", "study__study_instance_uid", "study__description")
-    readonly_fields = ("study", "series_instance_uid", "part", "volume_label", "rows", "columns", "histogram", "created_at")
+    readonly_fields = (
+        "study", "series_instance_uid", "part", "volume_label", "rows", "columns", "histogram", "body", "body_histogram",
+        "created_at",
+    )
     list_select_related = ("study",)
     inlines = [InstanceInline]
 
@@ -57,7 +67,7 @@ class SeriesAdmin(admin.ModelAdmin):
 
 
 @admin.register(Instance)
-class InstanceAdmin(admin.ModelAdmin):
+class InstanceAdmin(NoAddAdmin):
     list_display = ("original_name", "series", "instance_number", "frames", "size_bytes", "created_at")
     list_filter = ("series__modality", "created_at")
     search_fields = ("sop_instance_uid", "sha256", "original_name", "series__series_instance_uid")
@@ -66,19 +76,15 @@ class InstanceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Upload)
-class UploadAdmin(admin.ModelAdmin):
+class UploadAdmin(NoAddAdmin):
     list_display = ("__str__", "owner", "files_received", "skipped_count", "created_at")
     list_filter = ("created_at",)
     search_fields = ("owner__username",)
-    readonly_fields = ("owner", "files_received", "skipped", "created_at")
-
-    @admin.display(description="skipped")
-    def skipped_count(self, upload: Upload) -> int:
-        return len(upload.skipped)
+    readonly_fields = ("owner", "files_received", "skipped_count", "skipped_reasons", "skipped", "created_at")
 
 
 @admin.register(Measurement)
-class MeasurementAdmin(admin.ModelAdmin):
+class MeasurementAdmin(NoAddAdmin):
     list_display = ("id", "thumbnail_small", "series", "owner", "state", "threshold_text", "volume_text", "measured_at")
     list_display_links = ("id", "thumbnail_small")
     list_filter = ("state", "mode", "series__modality", "created_at")
@@ -93,9 +99,6 @@ class MeasurementAdmin(admin.ModelAdmin):
         "voxels_above", "volume_mm3", "result_document", "created_at", "started_at", "finished_at",
     )
     exclude = ("thumbnail", "result")
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
     def get_urls(self):
         preview = path(

@@ -7,12 +7,15 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from . import api_schema  # noqa: F401  (registers the token scheme with drf-spectacular)
-from . import services
+from . import (
+    api_schema,  # noqa: F401  (registers the token scheme with drf-spectacular)
+    services,
+)
+from .api_parsers import UploadParser
 from .api_responses import ApiError, ApiView, ThrottleBeforeSignIn, errors
 from .models import Measurement
 from .serializers import (
@@ -42,15 +45,19 @@ class MeasurementListCreate(ThrottleBeforeSignIn, generics.GenericAPIView):
 
     serializer_class = MeasurementSerializer
     pagination_class = MeasurementPagination
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [UploadParser, FormParser]
 
     def get_queryset(self):
         return Measurement.objects.for_user(self.request.user).with_series()
 
+    def list_context(self) -> dict:
+        """Measurements in a list name no skipped files (their upload's detail does): lists stay small."""
+        return {**self.get_serializer_context(), "detail": False}
+
     @extend_schema(responses={200: MeasurementSerializer(many=True), **errors(401, 404, 429)})
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return self.get_paginated_response(self.get_serializer(page, many=True, context=self.list_context()).data)
 
     @extend_schema(
         request=UploadRequestSerializer,
@@ -65,12 +72,18 @@ class MeasurementListCreate(ThrottleBeforeSignIn, generics.GenericAPIView):
                 owner=request.user, files=form.validated_data["files"], request=form.validated_data["request"]
             )
         except services.UploadRejected as rejected:
-            raise ApiError(rejected.message, skipped=[s.as_dict() for s in rejected.skipped]) from None
+            summary = rejected.summary
+            raise ApiError(
+                rejected.message, status=rejected.status, skipped=summary.files(), skipped_count=summary.count,
+                skipped_reasons=summary.reasons,
+            ) from None
         measurements = upload.measurements.with_series().order_by("id")
         body = {
             "upload": upload.pk,
-            "measurements": self.get_serializer(measurements, many=True).data,
+            "measurements": self.get_serializer(measurements, many=True, context=self.list_context()).data,
             "skipped": upload.skipped,
+            "skipped_count": upload.skipped_count,
+            "skipped_reasons": upload.skipped_reasons,
         }
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
@@ -83,7 +96,7 @@ class MeasurementDetail(ApiView):
 
 
 class MeasurementRemeasure(ApiView):
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [UploadParser, FormParser]
 
     @extend_schema(
         request=ThresholdRequestSerializer,

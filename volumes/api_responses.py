@@ -12,6 +12,7 @@ import math
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -20,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
 from .api_auth import LockedOut, cool_off_seconds, locked_out_message
+from .refusals import refusal_message
 from .serializers import ErrorSerializer
 
 logger = logging.getLogger(__name__)
@@ -56,8 +58,8 @@ class ApiError(exceptions.APIException):
 
 def error_response(exc, context) -> Response:
     """DRF's exception handler, every answer reshaped to `{"error": "…"}` (+ "fields", "skipped")."""
-    if isinstance(exc, SuspiciousOperation):  # too many files or fields for the configured limits
-        exc = exceptions.ValidationError(f"The request was refused: {exc}")
+    if isinstance(exc, (SuspiciousOperation, MultiPartParserError)):  # too many files, a cut body...
+        exc = exceptions.ValidationError(refusal_message(exc))
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):

@@ -107,7 +107,13 @@ class Upload(models.Model):
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
     files_received = models.PositiveIntegerField(help_text="Files received, after unpacking archives")
-    skipped = models.JSONField(default=list, blank=True, help_text='Files not measured: [{"file", "reason"}]')
+    skipped = models.JSONField(
+        default=list, blank=True, help_text='The first 100 files not measured: [{"file", "reason"}]'
+    )
+    skipped_count = models.PositiveIntegerField(default=0, help_text="Files not measured, in all")
+    skipped_reasons = models.JSONField(
+        default=dict, blank=True, help_text="Files not measured per reason: {reason: count}, the 20 most common"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -164,6 +170,10 @@ class Measurement(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True, help_text="The process that runs it: host:pid")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started it")
+    retry_reason = models.TextField(blank=True, help_text="Why it was queued again: its worker died")
+    task_id = models.CharField(max_length=64, blank=True, help_text="The queued task that runs it; empty until queued")
 
     objects = MeasurementQuerySet.as_manager()
 

@@ -118,7 +118,15 @@ class MeasurementSerializer(serializers.Serializer):
         help_text="One entry per time point, in acquisition order, when the contrast was acquired several times",
     )
     thumbnail_url = serializers.URLField(required=False, help_text="The picture (PNG); fetch it with the same credentials")
-    skipped = SkippedSerializer(required=False, many=True, help_text="The files of its upload that were not measured")
+    attempts = serializers.IntegerField(help_text="Times a worker started it (a dead worker's measurement is retried)")
+    retried_because = serializers.CharField(allow_null=True, help_text="Why it was queued again, when it was")
+    skipped_count = serializers.IntegerField(required=False, help_text="Files of its upload that were not measured")
+    skipped_reasons = serializers.DictField(
+        child=serializers.IntegerField(), required=False, help_text="How many files were skipped for each reason (detail only)"
+    )
+    skipped = SkippedSerializer(
+        required=False, many=True, help_text="The first 100 files of its upload that were not measured (detail only)"
+    )
 
     def to_representation(self, measurement: Measurement) -> dict:
         request = self.context["request"]
@@ -128,6 +136,8 @@ class MeasurementSerializer(serializers.Serializer):
             "page_url": request.build_absolute_uri(measurement.get_absolute_url()),
             "state": measurement.state,
             "error_message": measurement.error_message or None,
+            "attempts": measurement.attempts,
+            "retried_because": measurement.retry_reason or None,
             "created_at": measurement.created_at.isoformat(),
         }
         if measurement.state == Measurement.State.DONE:
@@ -136,14 +146,20 @@ class MeasurementSerializer(serializers.Serializer):
                 reverse("volumes:measurement-preview", args=[measurement.pk])
             )
         if measurement.upload_id:
-            payload["skipped"] = measurement.upload.skipped
+            upload = measurement.upload
+            payload["skipped_count"] = upload.skipped_count
+            if self.context.get("detail", True):  # in lists only counted: pages of them stay small
+                payload["skipped"] = upload.skipped
+                payload["skipped_reasons"] = upload.skipped_reasons
         return payload
 
 
 class UploadResultSerializer(serializers.Serializer):
     upload = serializers.IntegerField()
     measurements = MeasurementSerializer(many=True)
-    skipped = SkippedSerializer(many=True)
+    skipped = SkippedSerializer(many=True, help_text="The first 100 files that were not measured, with why")
+    skipped_count = serializers.IntegerField(help_text="Files that were not measured, in all")
+    skipped_reasons = serializers.DictField(child=serializers.IntegerField(), help_text="How many for each reason")
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -152,3 +168,5 @@ class ErrorSerializer(serializers.Serializer):
     error = serializers.CharField()
     fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
     skipped = SkippedSerializer(many=True, required=False)
+    skipped_count = serializers.IntegerField(required=False)
+    skipped_reasons = serializers.DictField(child=serializers.IntegerField(), required=False)

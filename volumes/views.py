@@ -6,9 +6,13 @@ from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import (
+    SuspiciousOperation,
+)
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -17,6 +21,7 @@ from .api_responses import private_file_view
 from .forms import ApiTokenForm, ThresholdForm, UploadForm, WindowForm
 from .imaging.measure import MeasurementError
 from .models import ApiToken, Measurement, Upload
+from .refusals import refusal_message
 from .time_series import time_series_chart
 
 logger = logging.getLogger(__name__)
@@ -35,10 +40,8 @@ def upload_create(request):
     try:
         form = UploadForm(request.POST, request.FILES)
         valid = form.is_valid()
-    except SuspiciousOperation as error:  # too many files or fields for the configured limits
-        form = UploadForm()
-        form.add_error(None, f"The upload was refused: {error}")
-        return render(request, "volumes/upload_form.html", {"form": form}, status=400)
+    except (SuspiciousOperation, MultiPartParserError) as error:  # too many files, or a cut body
+        return upload_refused(request, error)
     if not valid:
         return render(request, "volumes/upload_form.html", {"form": form}, status=400)
     try:
@@ -47,12 +50,35 @@ def upload_create(request):
         )
     except services.UploadRejected as rejected:
         form.add_error(None, rejected.message)
-        context = {"form": form, "skipped": [s.as_dict() for s in rejected.skipped]}
-        return render(request, "volumes/upload_form.html", context, status=400)
+        context = {
+            "form": form,
+            "skipped": rejected.summary.files(),
+            "skipped_count": rejected.summary.count,
+            "skipped_reasons": rejected.summary.reasons,
+        }
+        return render(request, "volumes/upload_form.html", context, status=rejected.status)
     measurements = list(upload.measurements.all())
     if len(measurements) == 1:
         return redirect(measurements[0])
     return redirect(upload)
+
+
+def upload_refused(request, error: Exception):
+    return render(request, "volumes/upload_form.html", {"form": UploadForm(), "refusal": refusal_message(error)}, status=400)
+
+
+def bad_request(request, exception=None):
+    """Django's 400 answer (handler400) for a body refused before the view, e.g. by the CSRF check
+    reading it: the reason in words, as JSON under /api/, on the upload form for the upload page."""
+    if exception is None or not isinstance(exception, (SuspiciousOperation, MultiPartParserError)):
+        message = "The request could not be understood."
+    else:
+        message = refusal_message(exception)
+    if request.path.startswith("/api/"):
+        return json_error(message, 400)
+    if request.path == reverse("volumes:upload") and request.user.is_authenticated:
+        return render(request, "volumes/upload_form.html", {"form": UploadForm(), "refusal": message}, status=400)
+    return render(request, "volumes/bad_request.html", {"message": message}, status=400)
 
 
 @login_required

@@ -8,7 +8,7 @@ import numpy as np
 import pydicom
 
 from .acquisition_header import dimension_pointers, read_acquisition, read_frame_acquisition
-from .geometry import normal_of
+from .geometry import MAX_SPACING_MM, normal_of
 from .images import Frame
 from .values import first_item, optional_float, read_floats
 
@@ -120,6 +120,8 @@ def read_pixel_spacing(ds: pydicom.Dataset) -> tuple[tuple[float, ...] | None, s
         return None, f"Pixel Spacing (0028,0030) is {raw!r}, not two numbers"
     if not all(math.isfinite(v) and v > 0 for v in values):
         return None, f"Pixel Spacing (0028,0030) is {raw}: a spacing must be a positive number"
+    if max(values) > MAX_SPACING_MM:
+        return None, f"Pixel Spacing (0028,0030) is {raw} mm: beyond {MAX_SPACING_MM:g} mm, out of any physical range"
     return values, None
 
 

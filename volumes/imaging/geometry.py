@@ -40,6 +40,12 @@ SPACING_TOLERANCE = 1e-4
 """Pixel spacings that differ by less than this fraction belong to the same stack."""
 
 
+MAX_SPACING_MM = 1000.0
+"""A pixel spacing or a slab wider than a metre is out of any physical range: no volume, and why."""
+
+MAX_POSITION_MM = 1e6
+"""An image position further than a kilometre from the origin is out of any physical range."""
+
 MAX_LISTED = 3
 """How many individual cases a warning names before it only counts the rest."""
 
@@ -288,6 +294,12 @@ def build_stack(images: tuple[DicomImage, ...] | list[DicomImage], frames: Itera
 
     gaps = np.diff(along[order])
     widths = slab_widths(gaps)
+    if not np.isfinite(widths).all() or widths.max() > MAX_SPACING_MM:
+        reason = reason or (
+            f"the slices lie up to {float(np.max(np.abs(gaps))):.6g} mm apart (Image Position (Patient)): "
+            f"beyond {MAX_SPACING_MM:g} mm, out of any physical range"
+        )
+        return Stack(ordered, None, spacing, tuple(warnings), reason)
     uneven = uneven_gap_warning(gaps)
     if uneven:
         warnings.append(uneven)
@@ -323,7 +335,7 @@ def stack_pixel_spacing(frames: list[Frame]) -> tuple[tuple[float, float] | None
 def lone_slice_width(frame: Frame) -> tuple[float | None, str | None]:
     """A single slice stands for its Slice Thickness, else its Spacing Between Slices."""
     for value in (frame.slice_thickness_mm, frame.spacing_between_slices_mm):
-        if value is not None and math.isfinite(value) and value > 0:
+        if value is not None and math.isfinite(value) and 0 < value <= MAX_SPACING_MM:
             return float(value), None
     given = [
         f"{label} is {value:g}"
@@ -358,6 +370,12 @@ def ordering_problem(images, frames: list[Frame]) -> str | None:
         return "the frames lie in differently oriented planes: they do not form one stack"
     if not all(np.isfinite(frame.position_mm).all() for frame in frames):
         return "Image Position (Patient) holds a value that is not a number"
+    furthest = max(float(np.abs(frame.position_mm).max()) for frame in frames)
+    if furthest > MAX_POSITION_MM:
+        return (
+            f"Image Position (Patient) holds {furthest:.6g} mm: beyond {MAX_POSITION_MM:g} mm from the origin, "
+            "out of any physical range"
+        )
     if np.linalg.norm(np.cross(first[:3], first[3:])) < 0.5:
         return f"Image Orientation (Patient) {fmt_list(first)} does not give two perpendicular directions"
     return None

@@ -34,6 +34,13 @@ NON_IMAGE_KINDS = (
 )
 # Values larger than this stay on disk while the header is parsed: pixel data and big private blobs.
 DEFER_BYTES = 1024
+SCAN_CHUNK_BYTES = 1024 * 1024
+"""How much of a file is in memory at once when it is searched for a pattern."""
+MAX_FRAMES = 100_000
+"""More frames than this in one file is out of any acquisition's range."""
+MAX_PIXELS_PER_FILE = 1 << 32
+"""Rows × Columns × frames above this (4 Gi pixels) is out of the range this tool measures."""
+UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
 def image_from_dataset(ds, source: SourceFile) -> DicomImage:
@@ -78,9 +85,18 @@ def image_from_dataset(ds, source: SourceFile) -> DicomImage:
 
 
 def ends_inside_encapsulated_pixel_data(path: Path) -> bool:
-    """pydicom drops compressed Pixel Data whose file ends before its delimiter; its start is still there."""
+    """pydicom drops compressed Pixel Data whose file ends before its delimiter; its start is still there.
+
+    Read in chunks of SCAN_CHUNK_BYTES (overlapping by the pattern's length): a file of any size costs
+    one chunk of memory."""
+    overlap = len(ENCAPSULATED_PIXEL_DATA_START) - 1
     with open(path, "rb") as f:
-        return ENCAPSULATED_PIXEL_DATA_START in f.read()
+        tail = b""
+        while chunk := f.read(SCAN_CHUNK_BYTES):
+            if ENCAPSULATED_PIXEL_DATA_START in tail + chunk:
+                return True
+            tail = chunk[-overlap:]
+    return False
 
 
 def no_pixel_data_reason(sop_class_uid: str) -> str:
@@ -157,7 +173,20 @@ def read_pixel_layout(ds: pydicom.Dataset, pixel_element, float_pixels: bool, pa
     frames = frames or 1
     if frames < 1:
         raise NotAnImage(f"Number of Frames is {ds.get('NumberOfFrames')}")
-    bits_stored = optional_int(ds, "BitsStored") or bits_allocated
+    if frames > MAX_FRAMES:
+        raise NotAnImage(f"Number of Frames (0028,0008) is {frames:,}: more than {MAX_FRAMES:,}, out of any acquisition's range")
+    if rows * columns * frames > MAX_PIXELS_PER_FILE:
+        raise NotAnImage(
+            f"{rows:,} × {columns:,} pixels × {frames:,} frames: more than {MAX_PIXELS_PER_FILE:,} pixels in one file, "
+            "out of the range this tool measures"
+        )
+    bits_stored = optional_int(ds, "BitsStored")
+    bits_stored = bits_allocated if bits_stored is None else bits_stored
+    if not 1 <= bits_stored <= bits_allocated:
+        raise NotAnImage(
+            f"Bits Stored (0028,0101) is {bits_stored} with Bits Allocated (0028,0100) {bits_allocated}: "
+            "a pixel cannot store more bits than it is given"
+        )
     transfer_syntax = read_transfer_syntax(ds)
     if not transfer_syntax.is_transfer_syntax:
         raise NotAnImage(f"an unknown transfer syntax {transfer_syntax}")
@@ -167,24 +196,35 @@ def read_pixel_layout(ds: pydicom.Dataset, pixel_element, float_pixels: bool, pa
         if bits_allocated == 1:
             expected = math.ceil(rows * columns * frames / 8)
         length = pixel_element.length
-        if length != 0xFFFFFFFF and length < expected:
+        if length == UNDEFINED_LENGTH:
+            raise NotAnImage(
+                "Pixel Data (7FE0,0010) has an undefined length, which only compressed (encapsulated) pixel data "
+                f"may have, in a file of transfer syntax {transfer_syntax.name}"
+            )
+        value_tell = None if transfer_syntax == DEFLATED_TRANSFER_SYNTAX else getattr(pixel_element, "value_tell", None)
+        file_size = path.stat().st_size
+        if value_tell is not None and length > expected + 1 and value_tell + length > file_size:
+            raise NotAnImage(
+                f"a damaged Pixel Data (7FE0,0010) element: it declares {length:,} bytes, but the file ends "
+                f"{max(file_size - value_tell, 0):,} bytes after its start"
+            )
+        if length < expected:
             raise NotAnImage(
                 f"truncated pixel data: {length:,} bytes where Rows × Columns × frames "
                 f"({rows} × {columns} × {frames}) at {bits_allocated} bits need {expected:,}"
             )
         frame_bits = rows * columns * bits_allocated
         # More than the one padding byte, and room for a whole frame more than the header gives.
-        if length != 0xFFFFFFFF and length > expected + 1 and (length - expected) * 8 >= frame_bits:
+        if length > expected + 1 and (length - expected) * 8 >= frame_bits:
             raise NotAnImage(
                 f"the pixel data does not match Rows × Columns × frames: {length:,} bytes hold "
                 f"{length * 8 // frame_bits} frames of {rows} × {columns} at {bits_allocated} bits, "
                 f"where Number of Frames gives {frames}"
             )
         # In a deflated file the value's position is one in the inflated stream, not in the file.
-        value_tell = None if transfer_syntax == DEFLATED_TRANSFER_SYNTAX else getattr(pixel_element, "value_tell", None)
-        if value_tell is not None and value_tell + expected > path.stat().st_size:
+        if value_tell is not None and value_tell + expected > file_size:
             raise NotAnImage(
-                f"truncated pixel data: the file ends {value_tell + expected - path.stat().st_size:,} "
+                f"truncated pixel data: the file ends {value_tell + expected - file_size:,} "
                 "bytes before the image does"
             )
         if value_tell is not None and bits_allocated in (8, 16):

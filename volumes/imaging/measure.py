@@ -154,7 +154,8 @@ class SeriesMeasurement:
         return None if self.volume_mm3 is None else self.volume_mm3 / 1000.0
 
     def as_dict(self) -> dict:
-        return {
+        """As plain JSON values: a number that is not finite (never valid JSON) becomes null."""
+        return finite_json({
             "series_instance_uid": self.series_instance_uid,
             "volume_label": self.volume_label,
             "modality": self.modality,
@@ -178,7 +179,18 @@ class SeriesMeasurement:
             "threshold_upper": self.threshold_upper,
             "threshold_upper_modality": self.threshold_upper_modality,
             "body_only": self.body_only,
-        }
+        })
+
+
+def finite_json(value):
+    """`value` with every float that is infinite or NaN replaced by None, in nested dicts and lists."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -525,6 +537,9 @@ def measure_histogram(histogram: VolumeHistogram, request: ThresholdRequest) -> 
     first_entries = slice(histogram.frame_starts[starts[0]], histogram.frame_starts[starts[1]])
     first_counts = value_counts_of(histogram, first_entries)
     widths = histogram.slab_widths_mm
+    reason = histogram.volume_unavailable_reason
+    if reason is None and widths is not None and histogram.pixel_spacing_mm is not None and first["volume_mm3"] is None:
+        reason = "the volume overflows: the spacings are out of any physical range"
     result = SeriesMeasurement(
         series_instance_uid=histogram.series_instance_uid,
         modality=histogram.modality,
@@ -541,7 +556,7 @@ def measure_histogram(histogram: VolumeHistogram, request: ThresholdRequest) -> 
         total_voxels=int(first_counts.sum()),
         volume_mm3=first["volume_mm3"],
         warnings=tuple(warnings),
-        volume_unavailable_reason=histogram.volume_unavailable_reason,
+        volume_unavailable_reason=reason,
         stats=value_statistics(values[above], first_counts[above]),
         volume_label=histogram.volume_label,
         time_points=tuple(points),
@@ -565,6 +580,8 @@ def time_point_figures(histogram: VolumeHistogram, per_slice: np.ndarray) -> lis
         if measurable:
             row_mm, column_mm = histogram.pixel_spacing_mm
             volume_mm3 = float(np.dot(per_slice[chosen].astype(np.float64), widths[chosen])) * row_mm * column_mm
+            if not math.isfinite(volume_mm3):
+                volume_mm3 = None  # spacings out of any physical range: measure_histogram says why
         figures.append(
             {
                 **point,

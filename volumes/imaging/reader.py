@@ -13,7 +13,7 @@ from pydicom.datadict import tag_for_keyword
 from .acquisition_header import read_acquisition
 from .headers import PlainHeader, scan_plain_header
 from .image_header import PIXEL_DATA_TAG, image_from_dataset, parse_header
-from .images import DicomImage, NotAnImage, copy_with
+from .images import DicomImage, NotAnImage, copy_with, describe
 from .pixels import FrameBuffer, frame_histograms
 from .pools import BATCHES_PER_PROCESS, parallel_map
 from .runtime import ReadingRuntime, process_runtime
@@ -116,6 +116,8 @@ class ImageReader:
             return error
         except OSError as error:
             return NotAnImage(f"the file cannot be read ({error.strerror or error})")
+        except Exception as error:  # pydicom converts values lazily and raises many kinds on damaged ones
+            return NotAnImage(f"a damaged DICOM file: a header value cannot be read ({describe(error)})")
         if self.histograms and image.pixels.native_offset is not None:
             try:
                 histograms = frame_histograms(image, range(len(image.frames)), self.runtime.word_counting, self._frames)

@@ -13,6 +13,8 @@ def read_floats(ds: pydicom.Dataset | None, keyword: str, count: int | None = No
         value = ds[keyword].value
     except Exception:
         return None, "unreadable"
+    if value is None or value == "":
+        return None, ""
     items = list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
     raw = "\\".join(str(v) for v in items)
     try:

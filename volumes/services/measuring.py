@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from dataclasses import replace
 
 from django.core.files.base import ContentFile
@@ -32,7 +34,18 @@ def measurement_enqueue(*, measurement: Measurement) -> None:
     from ..tasks import measure_task
 
     measurement_id = measurement.pk
-    transaction.on_commit(lambda: measure_task.enqueue(measurement_id=measurement_id))
+
+    def enqueue() -> None:
+        result = measure_task.enqueue(measurement_id=measurement_id)
+        # Which task holds it: a queued measurement without one was never handed over (see recovery).
+        Measurement.objects.filter(pk=measurement_id).update(task_id=str(result.id))
+
+    transaction.on_commit(enqueue)
+
+
+def worker_identity() -> str:
+    """Which process runs a measurement (host:pid): how a dead worker's measurement is recognised."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def measurement_remeasure(*, measurement: Measurement, request: ThresholdRequest) -> Measurement:
@@ -63,7 +76,9 @@ def measurement_run(*, measurement: Measurement) -> Measurement:
     measurement.state = Measurement.State.RUNNING
     measurement.started_at = timezone.now()
     measurement.error_message = ""
-    measurement.save(update_fields=["state", "started_at", "error_message"])
+    measurement.worker = worker_identity()
+    measurement.attempts += 1
+    measurement.save(update_fields=["state", "started_at", "error_message", "worker", "attempts"])
     try:
         histogram = series_histogram(series=measurement.series)
         request = measurement.threshold_request()
@@ -122,6 +137,8 @@ def measurement_rerun(*, measurement: Measurement) -> Measurement:
     """Queue a measurement again (admin): for one stuck or failed, or after the files were replaced."""
     measurement.state = Measurement.State.QUEUED
     measurement.error_message = ""
-    measurement.save(update_fields=["state", "error_message"])
+    measurement.attempts = 0
+    measurement.retry_reason = ""
+    measurement.save(update_fields=["state", "error_message", "attempts", "retry_reason"])
     measurement_enqueue(measurement=measurement)
     return measurement

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-from ..imaging.archives import unpack_sources
-from ..imaging.export import ExportError, MaskFiles, stack_mask, write_mask_files
+from ..imaging.archives import ArchiveLimits, unpack_sources
 from ..imaging.body import measure_body
+from ..imaging.export import ExportError, MaskFiles, stack_mask, write_mask_files
 from ..imaging.geometry import VolumeImages, split_into_volumes
 from ..imaging.images import DicomImage
 from ..imaging.measure import (
@@ -57,6 +57,17 @@ def decode_processes() -> int:
     return settings.VOLUMES_DECODE_PROCESSES or os.cpu_count() or 1
 
 
+def archive_limits() -> ArchiveLimits:
+    """The archive budget from the settings (README: VOLUMES_ARCHIVE_*, VOLUMES_DISK_RESERVE_BYTES)."""
+    return ArchiveLimits(
+        max_bytes=settings.VOLUMES_ARCHIVE_MAX_BYTES,
+        max_ratio=settings.VOLUMES_ARCHIVE_MAX_RATIO,
+        max_entries=settings.VOLUMES_ARCHIVE_MAX_ENTRIES,
+        max_depth=settings.VOLUMES_ARCHIVE_MAX_DEPTH,
+        disk_reserve_bytes=settings.VOLUMES_DISK_RESERVE_BYTES,
+    )
+
+
 # --- reading what was sent ----------------------------------------------------------------------
 
 
@@ -68,7 +79,7 @@ def sources_scan(
     A web request reads headers in its own process (`processes` 1): forking a threaded server is unsafe.
     With `histograms`, uncompressed pixel data is histogrammed in the same pass (to be measured at once).
     """
-    files, skipped = unpack_sources(sources, workdir)
+    files, skipped = unpack_sources(sources, workdir, archive_limits())
     read = read_images(files, processes, histograms=histograms)
     skipped.extend(read.skipped)
     images: list[DicomImage] = []

@@ -4,13 +4,15 @@ from __future__ import annotations
 import datetime
 import hashlib
 import tempfile
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from ..imaging.archives import DiskSpaceLow
 from ..imaging.geometry import VolumeImages
 from ..imaging.measure import ThresholdRequest
 from ..imaging.sources import Skipped, SourceFile
@@ -18,40 +20,78 @@ from ..models import Instance, Measurement, Series, Study, Upload
 from .measuring import measurement_enqueue
 from .privacy import scan_deidentify
 from .scanning import Scan, sources_scan
+from .storing import file_set_pending, instance_file_name, pending_discard, pending_store, staging_dir
+
+
+SKIPPED_NAMES_KEPT = 100
+"""How many skipped files an upload keeps by name (with their reasons); the rest are only counted."""
+
+SKIPPED_REASONS_KEPT = 20
+"""How many distinct reasons an upload counts apart; rarer ones are counted together."""
+
+
+@dataclass(frozen=True)
+class SkippedSummary:
+    """What an upload keeps about the files it left out, bounded whatever was sent: how many, how
+    many per reason, and the first SKIPPED_NAMES_KEPT by name."""
+
+    count: int
+    reasons: dict[str, int]
+    first: tuple[Skipped, ...]
+
+    @classmethod
+    def of(cls, skipped: list[Skipped]) -> "SkippedSummary":
+        counts = Counter(s.reason for s in skipped).most_common()
+        reasons = dict(counts[:SKIPPED_REASONS_KEPT])
+        rest = sum(n for _, n in counts[SKIPPED_REASONS_KEPT:])
+        if rest:
+            reasons[f"{len(counts) - SKIPPED_REASONS_KEPT} other reasons"] = rest
+        return cls(count=len(skipped), reasons=reasons, first=tuple(skipped[:SKIPPED_NAMES_KEPT]))
+
+    def files(self) -> list[dict]:
+        return [s.as_dict() for s in self.first]
 
 
 class UploadRejected(Exception):
-    """Nothing in an upload can be measured; `skipped` says why for each file."""
+    """Nothing in an upload can be measured; `skipped` says why, for the first files, and counts them all."""
 
-    def __init__(self, message: str, skipped: list[Skipped]):
+    def __init__(self, message: str, skipped: list[Skipped], status: int = 400):
         super().__init__(message)
         self.message = message
-        self.skipped = skipped
-
+        self.summary = SkippedSummary.of(skipped)
+        self.status = status
 
 
 def upload_ingest(*, owner, files: Iterable, request: ThresholdRequest) -> Upload:
     """Store an upload's images as study, series and instance rows, and queue one measurement per volume.
 
-    `files` are Django UploadedFile objects. Raises UploadRejected, storing nothing, when no file
+    `files` are Django UploadedFile objects (streamed into the staging folder by
+    StagingUploadHandler, with their SHA-256). Raises UploadRejected, storing nothing, when no file
     holds a measurable image. Files that cannot be measured are kept on the Upload as skipped.
     """
-    with tempfile.TemporaryDirectory(prefix="upload-") as workdir:
-        sources = [stage_uploaded_file(f, index, Path(workdir)) for index, f in enumerate(files)]
+    with tempfile.TemporaryDirectory(prefix="upload-", dir=staging_dir()) as workdir:
+        digests: dict[Path, str] = {}
+        sources = [stage_uploaded_file(f, index, Path(workdir), digests) for index, f in enumerate(files)]
         if not sources:
             raise UploadRejected("No files were sent.", [])
-        scan = sources_scan(sources=sources, workdir=Path(workdir))
+        try:
+            scan = sources_scan(sources=sources, workdir=Path(workdir))
+        except DiskSpaceLow as error:
+            raise UploadRejected(f"Nothing was stored: {error}.", [], status=507) from None
         scan = scan_deidentify(scan=scan, workdir=Path(workdir))  # when VOLUMES_DEIDENTIFY: before anything is stored
         if not scan.volumes:
             raise UploadRejected(rejection_message(scan), scan.skipped)
-        return store_scan(owner=owner, scan=scan, request=request)
+        return store_scan(owner=owner, scan=scan, request=request, digests=digests)
 
 
-def stage_uploaded_file(uploaded, index: int, workdir: Path) -> SourceFile:
-    """A path on disk for an uploaded file: its temporary file when Django streamed it to one."""
+def stage_uploaded_file(uploaded, index: int, workdir: Path, digests: dict[Path, str]) -> SourceFile:
+    """A path on disk for an uploaded file: where the staging handler streamed it (hash known), else a copy."""
     name = uploaded.name or f"file-{index + 1}"
     if hasattr(uploaded, "temporary_file_path"):
-        return SourceFile(name=name, path=Path(uploaded.temporary_file_path()))
+        path = Path(uploaded.temporary_file_path())
+        if getattr(uploaded, "sha256", ""):
+            digests[path] = uploaded.sha256
+        return SourceFile(name=name, path=path)
     target = workdir / f"uploaded-{index}"
     with open(target, "wb") as out:
         for chunk in uploaded.chunks():
@@ -60,18 +100,21 @@ def stage_uploaded_file(uploaded, index: int, workdir: Path) -> SourceFile:
 
 
 def rejection_message(scan: Scan) -> str:
-    if scan.files == 0:
+    if scan.files == 0 and not scan.skipped:
         return "The upload holds no files."
-    if scan.files == 1 and len(scan.skipped) == 1:
+    if len(scan.skipped) == 1:
         only = scan.skipped[0]
         return f"{only.name} cannot be measured: {only.reason}."
-    return f"None of the {scan.files} files holds an image that can be measured."
+    # Nothing unpacked (every archive refused or empty): count what was refused instead.
+    return f"None of the {scan.files or len(scan.skipped):,} files holds an image that can be measured."
 
 
-def store_scan(*, owner, scan: Scan, request: ThresholdRequest) -> Upload:
-    """Write the files, then the rows in one transaction; on any failure remove the files written."""
-    written: list[str] = []
+def store_scan(*, owner, scan: Scan, request: ThresholdRequest, digests: dict[Path, str]) -> Upload:
+    """The rows in one transaction, the files renamed to wait for them; once it commits, the files moved
+    into place, then the measurements queued. On any failure before the commit, nothing stays."""
     skipped = list(scan.skipped)
+    pending: dict[str, Path] = {}
+    placed: list[str] = []  # pending files this upload put there: removed again if it fails
     try:
         with transaction.atomic():
             upload = Upload(owner=owner, files_received=scan.files, skipped=[])
@@ -79,7 +122,7 @@ def store_scan(*, owner, scan: Scan, request: ThresholdRequest) -> Upload:
             upload.save()
             measurements = []
             for volume in scan.volumes:
-                series = series_store(owner=owner, volume=volume, written=written, skipped=skipped)
+                series = series_store(owner=owner, volume=volume, digests=digests, pending=pending, skipped=skipped)
                 measurement = Measurement(
                     series=series,
                     upload=upload,
@@ -91,18 +134,33 @@ def store_scan(*, owner, scan: Scan, request: ThresholdRequest) -> Upload:
                 measurement.full_clean()
                 measurement.save()
                 measurements.append(measurement)
-            upload.skipped = [s.as_dict() for s in skipped]
-            upload.save(update_fields=["skipped"])
+            summary = SkippedSummary.of(skipped)
+            upload.skipped = summary.files()
+            upload.skipped_count = summary.count
+            upload.skipped_reasons = summary.reasons
+            upload.save(update_fields=["skipped", "skipped_count", "skipped_reasons"])
+            for digest, path in pending.items():
+                if file_set_pending(path=path, digest=digest):
+                    placed.append(digest)
+            digests_to_store = list(pending)
+            transaction.on_commit(lambda: pending_store_all(digests=digests_to_store))
             for measurement in measurements:
-                measurement_enqueue(measurement=measurement)
+                measurement_enqueue(measurement=measurement)  # on commit too, after the files are in place
     except BaseException:
-        for name in written:
-            default_storage.delete(name)
+        for digest in placed:
+            pending_discard(digest=digest)
         raise
     return upload
 
 
-def series_store(*, owner, volume: VolumeImages, written: list[str], skipped: list[Skipped]) -> Series:
+def pending_store_all(*, digests: list[str]) -> None:
+    for digest in digests:
+        pending_store(digest=digest)
+
+
+def series_store(
+    *, owner, volume: VolumeImages, digests: dict[Path, str], pending: dict[str, Path], skipped: list[Skipped]
+) -> Series:
     first = volume.first
     study, _ = Study.objects.get_or_create(
         owner=owner,
@@ -125,14 +183,16 @@ def series_store(*, owner, volume: VolumeImages, written: list[str], skipped: li
     stored = dict(series.instances.values_list("sop_instance_uid", "sha256"))
     added = False
     for image in volume.images:
-        digest = file_sha256(image.path)
+        digest = digests.get(image.path) or file_sha256(image.path)
         if image.sop_instance_uid in stored:
             if stored[image.sop_instance_uid] != digest:
                 skipped.append(
                     Skipped(image.name, "another file with this SOP Instance UID is already stored in the series; that one is kept")
                 )
             continue
-        name = store_file(image.path, digest, written)
+        name = instance_file_name(digest)
+        if digest not in pending and not default_storage.exists(name):
+            pending[digest] = image.path
         instance = Instance(
             series=series,
             sop_instance_uid=image.sop_instance_uid,
@@ -154,17 +214,6 @@ def series_store(*, owner, volume: VolumeImages, written: list[str], skipped: li
                 stored_file.delete(save=False)
         series.save(update_fields=["histogram", "body", "body_histogram"])
     return series
-
-
-def store_file(path: Path, digest: str, written: list[str]) -> str:
-    """Store a file under its SHA-256, once: identical content is never written twice."""
-    name = f"instances/{digest[:2]}/{digest}.dcm"
-    if not default_storage.exists(name):
-        with open(path, "rb") as f:
-            saved = default_storage.save(name, File(f))
-        written.append(saved)
-        return saved
-    return name
 
 
 def file_sha256(path: Path) -> str:

@@ -91,7 +91,10 @@ class Command(BaseCommand):
         if options["seg"] or options["nifti"]:
             masks = MaskFiles(seg=options["seg"], nifti=options["nifti"])
         with quiet_pydicom():
-            report = services.paths_measure(paths=options["paths"], request=request, masks=masks)
+            try:
+                report = services.paths_measure(paths=options["paths"], request=request, masks=masks)
+            except services.DiskSpaceLow as error:
+                raise CommandError(str(error)) from None
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
         else:

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('volumes', '0001_initial'),
+        ('volumes', '0002_result_document'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('volumes', '0001_initial'),
+        ('volumes', '0003_api_tokens'),
     ]
 
     operations = [
