@@ -25,7 +25,9 @@ def export_once(folder: Path, kind: str) -> None:
 
     from volumes.imaging import export
     from volumes.imaging.geometry import split_into_volumes
-    from volumes.imaging.measure import ThresholdRequest, histogram_volume, measure_histogram
+    from volumes.imaging.histograms import histogram_volume
+    from volumes.imaging.measure import measure_histogram
+    from volumes.imaging.thresholds import ThresholdRequest
     from volumes.imaging.reader import read_images
     from volumes.imaging.sources import collect_paths
 

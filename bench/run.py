@@ -47,15 +47,9 @@ import pydicom  # noqa: E402
 
 import phantom  # noqa: E402
 from volumes.imaging.geometry import split_into_volumes  # noqa: E402
-from volumes.imaging.measure import (  # noqa: E402
-    AUTOMATIC_MODES,
-    MODALITY,
-    NORMALIZED,
-    ThresholdRequest,
-    VolumeHistogram,
-    histogram_volume,
-    measure_histogram,
-)
+from volumes.imaging.histograms import VolumeHistogram, histogram_volume  # noqa: E402
+from volumes.imaging.measure import measure_histogram  # noqa: E402
+from volumes.imaging.thresholds import AUTOMATIC_MODES, MODALITY, NORMALIZED, ThresholdRequest  # noqa: E402
 from volumes.imaging.pixels import read_into  # noqa: E402
 from volumes.imaging import reader as reader_module  # noqa: E402
 from volumes.imaging.runtime import ReadingRuntime  # noqa: E402

@@ -24,15 +24,17 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
 import numpy as np  # noqa: E402
-
 import phantom  # noqa: E402
+
 from volumes.imaging.body import measure_body  # noqa: E402
 from volumes.imaging.geometry import split_into_volumes  # noqa: E402
-from volumes.imaging.measure import ThresholdRequest, VolumeHistogram, histogram_volume, measure_histogram  # noqa: E402
+from volumes.imaging.histograms import VolumeHistogram, histogram_volume  # noqa: E402
+from volumes.imaging.measure import measure_histogram  # noqa: E402
 from volumes.imaging.reader import read_images
-from volumes.imaging.sources import collect_paths  # noqa: E402
 from volumes.imaging.render import grey_slice_png, mask_png  # noqa: E402
 from volumes.imaging.slices import slice_modality, slice_stack  # noqa: E402
+from volumes.imaging.sources import collect_paths  # noqa: E402
+from volumes.imaging.thresholds import ThresholdRequest  # noqa: E402
 
 
 def load(folder: Path):

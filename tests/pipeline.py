@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from volumes.imaging.geometry import split_into_volumes
-from volumes.imaging.measure import MeasurementError, SeriesMeasurement, ThresholdRequest, histogram_volume, measure_histogram
+from volumes.imaging.histograms import MeasurementError, histogram_volume
+from volumes.imaging.measure import SeriesMeasurement, measure_histogram
 from volumes.imaging.reader import read_images
 from volumes.imaging.sources import collect_paths
+from volumes.imaging.thresholds import ThresholdRequest
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 
 from volumes import services
-from volumes.imaging.measure import ThresholdRequest
+from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Measurement
 
 from .conftest import INVALID_FILES, PHANTOM_DIR, SEED_FILE

@@ -364,7 +364,9 @@ def test_stored_histograms_carry_every_time_point_and_older_ones_load_as_one(tmp
     import io
 
     from volumes.imaging.geometry import split_into_volumes
-    from volumes.imaging.measure import ThresholdRequest, VolumeHistogram, histogram_volume, measure_histogram
+    from volumes.imaging.histograms import VolumeHistogram, histogram_volume
+    from volumes.imaging.measure import measure_histogram
+    from volumes.imaging.thresholds import ThresholdRequest
 
     write_volumes(tmp_path, [(2, {"TemporalPositionIdentifier": 1}), (4, {"TemporalPositionIdentifier": 2})])
     [volume] = split_into_volumes(read_images(collect_paths([tmp_path]), histograms=True).images)

@@ -9,10 +9,16 @@ from django.urls import reverse
 
 from volumes import services
 from volumes.imaging import pixels
-from volumes.imaging.measure import ThresholdRequest
+from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Instance, Measurement, Series
 
-from .acquisitions_phantoms import ENHANCED_ECHO_TIME, volume_mm3, voxels, write_enhanced_mr, write_volumes
+from .acquisitions_phantoms import (
+    ENHANCED_ECHO_TIME,
+    volume_mm3,
+    voxels,
+    write_enhanced_mr,
+    write_volumes,
+)
 
 pytestmark = pytest.mark.django_db
 ABOVE_ZERO = ThresholdRequest(mode="modality", value=0.0)

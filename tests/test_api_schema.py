@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
 
 from dicomsite.wsgi import application
 from volumes import services
-from volumes.imaging.measure import ThresholdRequest
+from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Measurement
 
 from .conftest import SEED_FILE, SEED_VOXELS

@@ -8,10 +8,12 @@ import pytest
 
 from volumes.imaging.body import Body, find_body, measure_body, value_indexer
 from volumes.imaging.geometry import split_into_volumes
-from volumes.imaging.measure import InvalidThreshold, ThresholdRequest, histogram_volume, measure_histogram
+from volumes.imaging.histograms import histogram_volume
+from volumes.imaging.measure import measure_histogram
 from volumes.imaging.reader import read_images
-from volumes.imaging.sources import collect_paths
 from volumes.imaging.slices import iter_slice_modality, slice_modality, slice_stack
+from volumes.imaging.sources import collect_paths
+from volumes.imaging.thresholds import InvalidThreshold, ThresholdRequest
 
 from .conftest import PHANTOM_DIR, PHANTOM_VOXELS, SEED_FILE
 from .phantoms import Box, Phantom, SeriesSpec, write_series

@@ -7,11 +7,18 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from volumes import services
-from volumes.imaging.measure import ThresholdRequest
+from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Measurement
 
 from .conftest import PHANTOM_DIR, PHANTOM_VOXELS
-from .test_browser import BROWSER_MISSING, browser, screenshot, signed_in, user, wait_for  # noqa: F401 (fixtures)
+from .test_browser import (  # noqa: F401 (fixtures)
+    BROWSER_MISSING,
+    browser,
+    screenshot,
+    signed_in,
+    user,
+    wait_for,
+)
 
 pytestmark = [
     pytest.mark.browser,

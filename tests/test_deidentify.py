@@ -10,7 +10,7 @@ from pydicom.data import get_testdata_file
 
 from volumes import services
 from volumes.imaging.deidentify import EMPTIED, METHOD, REMOVED, REPLACED, Deidentifier
-from volumes.imaging.measure import ThresholdRequest
+from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Instance, Measurement, Series, Study
 
 from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOLUME_MM3, SEED_VOXELS

@@ -12,11 +12,20 @@ import numpy as np
 import pydicom
 import pytest
 
-from volumes.imaging.export import LPS_TO_RAS, ExportError, counted_table, nifti_bytes, seg_bytes, stack_mask
+from volumes.imaging.export import (
+    LPS_TO_RAS,
+    ExportError,
+    counted_table,
+    nifti_bytes,
+    seg_bytes,
+    stack_mask,
+)
 from volumes.imaging.geometry import split_into_volumes
-from volumes.imaging.measure import ThresholdRequest, histogram_volume, measure_histogram
+from volumes.imaging.histograms import histogram_volume
+from volumes.imaging.measure import measure_histogram
 from volumes.imaging.reader import read_images
 from volumes.imaging.sources import collect_paths
+from volumes.imaging.thresholds import ThresholdRequest
 
 from .conftest import PHANTOM_DIR, PHANTOM_VOXELS, SEED_FILE, SEED_VOXELS
 

@@ -18,17 +18,20 @@ from pydicom.uid import ExplicitVRBigEndian, JPEGLSLossless, RLELossless
 
 from volumes import services
 from volumes.imaging.geometry import VolumeImages, split_into_volumes
-from volumes.imaging.measure import (
-    AUTOMATIC_MODES,
-    ThresholdRequest,
-    VolumeHistogram,
-    histogram_volume,
-    measure_histogram,
-)
+from volumes.imaging.histograms import VolumeHistogram, histogram_volume
+from volumes.imaging.measure import measure_histogram
 from volumes.imaging.reader import read_images
 from volumes.imaging.sources import collect_paths
+from volumes.imaging.thresholds import AUTOMATIC_MODES, ThresholdRequest
 
-from .conftest import PHANTOM_DIR, PHANTOM_VOLUME_MM3, PHANTOM_VOXELS, SEED_FILE, SEED_VOLUME_MM3, SEED_VOXELS
+from .conftest import (
+    PHANTOM_DIR,
+    PHANTOM_VOLUME_MM3,
+    PHANTOM_VOXELS,
+    SEED_FILE,
+    SEED_VOLUME_MM3,
+    SEED_VOXELS,
+)
 from .phantoms import (
     CORONAL,
     Box,

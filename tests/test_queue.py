@@ -24,14 +24,14 @@ SERIES = 20
 WORKER = [sys.executable, "manage.py", "db_worker", "--no-reload", "--interval", "0.1"]
 FINISHED = re.compile(r"Task id=([0-9a-f-]{36}) path=volumes\.tasks\.measure_task state=(\w+)")
 
-UPLOAD_SERIES = f"""
+UPLOAD_SERIES = """
 from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from volumes import services
-from volumes.imaging.measure import ThresholdRequest
+from volumes.imaging.thresholds import ThresholdRequest
 owner = get_user_model().objects.create_user("ada", password="a-long-secret-1")
-files = [SimpleUploadedFile(p.name, p.read_bytes()) for p in sorted(Path({{folder!r}}).iterdir())]
+files = [SimpleUploadedFile(p.name, p.read_bytes()) for p in sorted(Path({folder!r}).iterdir())]
 upload = services.upload_ingest(owner=owner, files=files, request=ThresholdRequest(mode="normalized", value=0.5))
 print(upload.measurements.count())
 """

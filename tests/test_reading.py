@@ -15,6 +15,7 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
+    UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
@@ -26,14 +27,15 @@ from pydicom.uid import (
     JPEGLosslessSV1,
     JPEGLSLossless,
     RLELossless,
-    UID,
 )
 
 from volumes.imaging.geometry import split_into_volumes
-from volumes.imaging.measure import ThresholdRequest, histogram_volume, measure_histogram
+from volumes.imaging.histograms import histogram_volume
+from volumes.imaging.measure import measure_histogram
 from volumes.imaging.reader import read_image
-from volumes.imaging.sources import SourceFile
 from volumes.imaging.render import preview_png
+from volumes.imaging.sources import SourceFile
+from volumes.imaging.thresholds import ThresholdRequest
 
 from .jpeg_encoders import encode_jpeg_lossless, encode_jpeg_ls
 from .phantoms import (

@@ -30,7 +30,7 @@ call_command("migrate", verbosity=0)
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from volumes import services
-from volumes.imaging.measure import ThresholdRequest
+from volumes.imaging.thresholds import ThresholdRequest
 owner = get_user_model().objects.create_user("ada", password="a-long-secret-1")
 path = Path(sys.argv[1])
 services.upload_ingest(owner=owner, files=[SimpleUploadedFile(path.name, path.read_bytes())],

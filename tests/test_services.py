@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from volumes import services
 from volumes.imaging import pixels
-from volumes.imaging.measure import ThresholdRequest
+from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Instance, Measurement, Series, Study, Upload
 
 from .conftest import (

@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from volumes import services
-from volumes.imaging.measure import ThresholdRequest
+from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Instance, Measurement
 
 from .conftest import SEED_FILE, SEED_VOLUME_MM3, SEED_VOXELS

@@ -33,7 +33,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from volumes import services
 from volumes.services import uploads
-from volumes.imaging.measure import ThresholdRequest
+from volumes.imaging.thresholds import ThresholdRequest
 
 stop_at, marker, *paths = sys.argv[1:]
 hook = "file_set_pending" if stop_at == "before-commit" else "pending_store"

@@ -2,7 +2,7 @@
 from django import forms
 from django.conf import settings
 
-from .imaging.measure import MODES, InvalidThreshold, ThresholdRequest
+from .imaging.thresholds import MODES, InvalidThreshold, ThresholdRequest
 from .services.history import HistoryQuery
 
 MODE_LABELS = {

@@ -3,7 +3,7 @@ from django.db import models
 from django.urls import reverse
 
 from .imaging.geometry import volume_description
-from .imaging.measure import MODES, ThresholdRequest
+from .imaging.thresholds import MODES, ThresholdRequest
 
 
 class Study(models.Model):

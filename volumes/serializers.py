@@ -3,7 +3,7 @@ from django.conf import settings
 from django.urls import reverse
 from rest_framework import serializers
 
-from .imaging.measure import MODES, InvalidThreshold, ThresholdRequest
+from .imaging.thresholds import MODES, InvalidThreshold, ThresholdRequest
 from .models import Measurement
 
 NO_FILES = "Choose at least one DICOM file, a folder or a .zip archive."

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import services
 from .api_responses import private_file_view
 from .forms import ApiTokenForm, ThresholdForm, UploadForm, WindowForm
-from .imaging.measure import MeasurementError
+from .imaging.histograms import MeasurementError
 from .models import ApiToken, Measurement, Upload
 from .refusals import refusal_message
 from .time_series import time_series_chart

@@ -19,8 +19,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import ndimage
 
-from .measure import TABLE_MAX_SPAN, MeasurementError, VolumeHistogram, automatic_threshold
+from .histograms import TABLE_MAX_SPAN, MeasurementError, VolumeHistogram
 from .slices import SliceStack, iter_slice_modality
+from .thresholds import automatic_threshold
 
 BODY_THRESHOLD_HU = -500.0
 """On CT, tissue lies above this and air below (air −1000 HU, lung about −800 to −500, fat −100)."""

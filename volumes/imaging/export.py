@@ -24,8 +24,9 @@ import numpy as np
 import pydicom
 
 from .geometry import VolumeImages, build_stack, normal_of
+from .histograms import TABLE_MAX_SPAN, VolumeHistogram, modality_values
 from .images import DicomImage, NotAnImage
-from .measure import TABLE_MAX_SPAN, SeriesMeasurement, VolumeHistogram, modality_values
+from .measure import SeriesMeasurement
 from .pixels import frame_stored_values
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])

@@ -6,7 +6,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from .measure import VolumeHistogram
+from .histograms import VolumeHistogram
 
 WINDOW_PERCENTILES = (0.5, 99.5)
 """The grey ramp spans these percentiles of the whole series, so one outlier cannot flatten it."""

@@ -10,15 +10,11 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from ..imaging.measure import (
-    MeasurementError,
-    ThresholdRequest,
-    VolumeHistogram,
-    histogram_volume,
-    measure_histogram,
-)
+from ..imaging.histograms import MeasurementError, VolumeHistogram, histogram_volume
+from ..imaging.measure import measure_histogram
 from ..imaging.reader import read_images
 from ..imaging.render import preview_png
+from ..imaging.thresholds import ThresholdRequest
 from ..models import Measurement, Series
 from .media import instances_on_disk
 from .scanning import decode_processes, series_volume

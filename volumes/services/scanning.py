@@ -13,17 +13,13 @@ from ..imaging.archives import ArchiveLimits, unpack_sources
 from ..imaging.body import measure_body
 from ..imaging.export import ExportError, MaskFiles, stack_mask, write_mask_files
 from ..imaging.geometry import VolumeImages, split_into_volumes
+from ..imaging.histograms import MeasurementError, histogram_volume
 from ..imaging.images import DicomImage
-from ..imaging.measure import (
-    MeasurementError,
-    SeriesMeasurement,
-    ThresholdRequest,
-    histogram_volume,
-    measure_histogram,
-)
+from ..imaging.measure import SeriesMeasurement, measure_histogram
 from ..imaging.reader import read_images
 from ..imaging.slices import slice_stack
 from ..imaging.sources import Skipped, SourceFile, collect_paths
+from ..imaging.thresholds import ThresholdRequest
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,19 @@ from django.db import transaction
 
 from ..imaging.archives import DiskSpaceLow
 from ..imaging.geometry import VolumeImages
-from ..imaging.measure import ThresholdRequest
 from ..imaging.sources import Skipped, SourceFile
+from ..imaging.thresholds import ThresholdRequest
 from ..models import Instance, Measurement, Series, Study, Upload
 from .measuring import measurement_enqueue
 from .privacy import scan_deidentify
 from .scanning import Scan, sources_scan
-from .storing import file_set_pending, instance_file_name, pending_discard, pending_store, staging_dir
-
+from .storing import (
+    file_set_pending,
+    instance_file_name,
+    pending_discard,
+    pending_store,
+    staging_dir,
+)
 
 SKIPPED_NAMES_KEPT = 100
 """How many skipped files an upload keeps by name (with their reasons); the rest are only counted."""

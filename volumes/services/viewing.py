@@ -19,11 +19,13 @@ from django.core.files.base import ContentFile
 from django.db.models import Count, Max
 
 from ..imaging.body import Body, measure_body
-from ..imaging.measure import MeasurementError, SeriesMeasurement, ThresholdRequest, VolumeHistogram, measure_histogram
+from ..imaging.histograms import MeasurementError, VolumeHistogram
 from ..imaging.images import NotAnImage
+from ..imaging.measure import SeriesMeasurement, measure_histogram
 from ..imaging.reader import read_images
 from ..imaging.render import grey_slice_png, mask_png, value_histogram
 from ..imaging.slices import SliceStack, slice_modality, slice_stack
+from ..imaging.thresholds import ThresholdRequest
 from ..models import Measurement, Series
 from .media import instances_kept_on_disk
 from .scanning import series_volume

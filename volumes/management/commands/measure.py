@@ -9,9 +9,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
 from volumes import services
-from volumes.imaging.export import MaskFiles
 from volumes.apps import VolumesConfig
-from volumes.imaging.measure import (
+from volumes.imaging.export import MaskFiles
+from volumes.imaging.thresholds import (
     AUTOMATIC_MODES,
     MODES,
     InvalidThreshold,
