@@ -16,6 +16,7 @@ from django.urls import reverse
 from volumes.models import Measurement
 
 from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOXELS
+from .time_series_writer import write_time_series
 
 PHANTOM_SLICES = sorted(p for p in PHANTOM_DIR.iterdir() if p.name.startswith("I"))
 
@@ -150,3 +151,26 @@ def test_the_command_writes_one_volume_to_the_names_given(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["seed.nii.gz"]
     assert f"written to {tmp_path / 'seed.nii.gz'}" in out.getvalue()
     assert int(np.asanyarray(nibabel.load(tmp_path / "seed.nii.gz").dataobj).sum()) == SEED_VOXELS
+
+
+@pytest.mark.django_db
+def test_a_body_only_mask_holds_exactly_the_voxels_counted_inside_the_body(signed_in, django_capture_on_commit_callbacks):
+    upload(signed_in, *PHANTOM_SLICES, capture=django_capture_on_commit_callbacks, body_only="on")
+    measurement = Measurement.objects.get()
+    assert measurement.body_only and measurement.state == "done"
+    everything = int(measurement.result["total_voxels"])
+    mask = np.asarray(nifti_of(signed_in.get(reverse("volumes:measurement-nifti", args=[measurement.pk]))).dataobj)
+    assert int(mask.sum()) == measurement.voxels_above and measurement.voxels_above < everything
+    seg = seg_of(signed_in.get(reverse("volumes:measurement-seg", args=[measurement.pk])))
+    assert int(seg.pixel_array.astype(bool).sum()) == measurement.voxels_above
+
+
+@pytest.mark.django_db
+def test_the_mask_of_a_time_series_is_its_first_time_point(signed_in, tmp_path, django_capture_on_commit_callbacks):
+    boxes = write_time_series(tmp_path, time_points=3, slices=4)
+    upload(signed_in, *sorted(tmp_path.iterdir()), capture=django_capture_on_commit_callbacks, threshold="0.1")
+    measurement = Measurement.objects.get()
+    points = measurement.result["time_points"]
+    assert len(points) == 3 and measurement.voxels_above == points[0]["voxels_above"] > 0
+    mask = np.asarray(nifti_of(signed_in.get(reverse("volumes:measurement-nifti", args=[measurement.pk]))).dataobj)
+    assert mask.shape[2] == 4 and int(mask.sum()) == points[0]["voxels_above"] == 4 * boxes[0]

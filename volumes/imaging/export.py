@@ -14,6 +14,8 @@ carries the position of its source slice.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import gzip
 import io
 import warnings
@@ -28,6 +30,9 @@ from .histograms import TABLE_MAX_SPAN, VolumeHistogram, modality_values
 from .images import DicomImage, NotAnImage
 from .measure import SeriesMeasurement
 from .pixels import frame_stored_values
+
+if TYPE_CHECKING:
+    from .body import Body
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 """Flips x and y: DICOM's left-posterior-superior axes to NIfTI's right-anterior-superior."""
@@ -64,13 +69,14 @@ class StackMask:
         return int(self.mask.sum())
 
 
-def stack_mask(volume: VolumeImages, histogram: VolumeHistogram, above: np.ndarray) -> StackMask:
+def stack_mask(volume: VolumeImages, histogram: VolumeHistogram, above: np.ndarray, body: Body | None = None) -> StackMask:
     """Read the volume's pixels again, slice by slice, into the mask of the values `above` marks.
 
     `histogram` and `above` are the measurement's (`measure_histogram`): `above[k]` says whether the
-    distinct modality value `histogram.values[k]` was counted.
+    distinct modality value `histogram.values[k]` was counted. With several time points, the first
+    (whose figures the measurement heads with). With a `body` ('body only'), only the voxels inside it.
     """
-    stack = build_stack(volume.images)
+    stack = build_stack(volume.images, volume.time_point_list()[0].frames)
     if len(stack.slices) != histogram.slices:
         raise ExportError(
             f"the stored files form {len(stack.slices)} slices but the measurement has {histogram.slices}"
@@ -89,6 +95,8 @@ def stack_mask(volume: VolumeImages, histogram: VolumeHistogram, above: np.ndarr
         counted = counted_table(stored, frame.rescale_slope, frame.rescale_intercept, histogram.values, above)
         if counted is None:
             raise ExportError(f"{volume.images[ref.image].name} holds values the measurement never saw")
+        if body is not None:
+            counted &= body.mask(modality_values(stored, frame.rescale_slope, frame.rescale_intercept), number)
         mask[number] = counted
     return StackMask(
         mask=mask,

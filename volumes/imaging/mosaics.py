@@ -8,9 +8,11 @@ with the sign of the CSA header's SliceNormalVector. Slice k then lies k × Spac
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -18,12 +20,20 @@ from .acquisitions import Acquisition
 from .images import Frame, Mosaic, NotAnImage, PixelLayout
 from .values import read_strings
 
-with warnings.catch_warnings():
-    # nibabel.nicom warns on import that its readers are experimental; we use only its CSA reader
-    # and the mosaic geometry, and check what they give.
-    warnings.simplefilter("ignore", UserWarning)
-    from nibabel.nicom import csareader
-    from nibabel.nicom.dicomwrappers import MosaicWrapper
+
+
+@functools.cache
+def nicom():
+    """nibabel's CSA reader and mosaic wrapper, imported when the first mosaic is read: importing
+    nibabel costs every start of `manage.py measure` about 50 ms otherwise.
+
+    nibabel.nicom warns on import that its readers are experimental; we use only its CSA reader and
+    the mosaic geometry, and check what they give."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        from nibabel.nicom import csareader
+        from nibabel.nicom.dicomwrappers import MosaicWrapper
+    return SimpleNamespace(csareader=csareader, MosaicWrapper=MosaicWrapper)
 
 NUMBER_OF_IMAGES_IN_MOSAIC = (0x0019, 0x100A)
 """Siemens' private element for the number of slices in a mosaic (creator SIEMENS MR HEADER)."""
@@ -39,7 +49,7 @@ def read_mosaic(ds, pixels: PixelLayout, base: Frame) -> tuple[Mosaic, tuple[Fra
     if pixels.frames != 1:
         raise NotAnImage(f"a mosaic with {pixels.frames} frames: Siemens mosaics hold one")
     try:
-        csa = csareader.get_csa_header(ds, "image")
+        csa = nicom().csareader.get_csa_header(ds, "image")
     except Exception as error:  # nibabel raises several kinds on a damaged CSA header
         raise NotAnImage(f"a Siemens mosaic whose CSA image header (0029,1010) cannot be read ({error})") from None
     tiles = mosaic_tiles(ds, csa)
@@ -65,8 +75,8 @@ def with_csa_diffusion(acquisition: Acquisition, csa: dict | None) -> Acquisitio
     if csa is None or acquisition.b_value is not None:
         return acquisition
     try:
-        b_value = csareader.get_b_value(csa)
-        gradient = csareader.get_g_vector(csa)
+        b_value = nicom().csareader.get_b_value(csa)
+        gradient = nicom().csareader.get_g_vector(csa)
     except ValueError:  # a direction of other than three values
         return acquisition
     if b_value is None:
@@ -87,7 +97,7 @@ def mosaic_tiles(ds, csa: dict | None) -> int:
             value = int.from_bytes(value[:2], "little")
         tiles = int(value)
     elif csa is not None:
-        tiles = csareader.get_n_mosaic(csa)
+        tiles = nicom().csareader.get_n_mosaic(csa)
     if not tiles or tiles < 1:
         raise NotAnImage(
             "a Siemens mosaic (Image Type MOSAIC) without Number Of Images In Mosaic ((0019,100A) or the CSA "
@@ -102,7 +112,7 @@ def tile_positions(ds, csa: dict | None, tiles: int, spacing_mm: float | None) -
     if spacing_mm is None or not math.isfinite(spacing_mm) or spacing_mm <= 0:
         return None
     try:
-        wrapper = MosaicWrapper(ds, csa, tiles)
+        wrapper = nicom().MosaicWrapper(ds, csa, tiles)
         first = wrapper.image_position
         normal = wrapper.slice_normal
     except Exception as error:  # a CSA normal that disagrees with the orientation, missing values

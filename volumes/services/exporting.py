@@ -9,6 +9,7 @@ from ..models import Measurement
 from .measuring import series_histogram
 from .media import instances_on_disk
 from .scanning import series_volume
+from .viewing import stored_body
 
 
 def measurement_mask(*, measurement: Measurement) -> StackMask:
@@ -27,7 +28,8 @@ def measurement_mask(*, measurement: Measurement) -> StackMask:
         if read.skipped:
             first = read.skipped[0]
             raise ExportError(f"a stored file cannot be read again: {first.name}: {first.reason}")
-        stack = stack_mask(series_volume(series=series, images=read.images), histogram, above)
+        body = stored_body(series) if measurement.body_only else None
+        stack = stack_mask(series_volume(series=series, images=read.images), histogram, above, body)
     if stack.voxels != measurement.voxels_above:
         raise ExportError(
             f"the stored files give {stack.voxels:,} voxels above the threshold, the measurement {measurement.voxels_above:,}"

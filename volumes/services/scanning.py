@@ -10,7 +10,6 @@ from pathlib import Path
 from django.conf import settings
 
 from ..imaging.archives import ArchiveLimits, unpack_sources
-from ..imaging.body import measure_body
 from ..imaging.export import ExportError, MaskFiles, stack_mask, write_mask_files
 from ..imaging.geometry import VolumeImages, split_into_volumes
 from ..imaging.histograms import MeasurementError, histogram_volume
@@ -103,6 +102,8 @@ def paths_measure(*, paths: list[Path], request: ThresholdRequest, masks: MaskFi
             try:
                 histogram = histogram_volume(volume, processes=decode_processes())
                 if request.body_only:
+                    from ..imaging.body import measure_body  # scipy: imported only when asked for (start-up time)
+
                     histogram = measure_body(histogram, slice_stack(volume))[1]
             except MeasurementError as error:
                 skipped.extend(Skipped(image.name, str(error)) for image in volume.images)
