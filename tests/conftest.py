@@ -58,3 +58,9 @@ def fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+def own_sqlite_environment() -> dict:
+    """This process's environment for a child process that keeps a SQLite database of its own in its
+    VOLUMES_VAR_DIR: without the DATABASE_URL that CI's PostgreSQL run of the suite sets."""
+    return {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}

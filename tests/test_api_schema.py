@@ -7,6 +7,8 @@ import pytest
 import schemathesis
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
@@ -35,6 +37,18 @@ CHECKS = [
 class Seeded:
     key: str
     measurement_id: int
+
+
+@pytest.fixture(autouse=True)
+def connection_kept_between_requests():
+    """The requests go straight to the WSGI application, whose end closes the database connection:
+    inside the test's transaction that loses it (PostgreSQL). Django's test client keeps it the same way."""
+    signals = (request_started, request_finished)
+    for signal in signals:
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in signals:
+        signal.connect(close_old_connections)
 
 
 @pytest.fixture

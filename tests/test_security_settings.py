@@ -1,7 +1,6 @@
 """Production settings from the environment: CSP without inline code, HTTPS settings (check --deploy
 clean), mail from EMAIL_URL (no password reset without it), files and the database private."""
 import json
-import os
 import re
 import secrets
 import stat
@@ -18,7 +17,7 @@ from django.urls import reverse
 
 from volumes.models import Measurement
 
-from .conftest import SEED_FILE
+from .conftest import SEED_FILE, own_sqlite_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTION_ENV = {
@@ -41,7 +40,7 @@ INLINE_CODE = [
 
 
 def run_manage(*args: str, env: dict, var_dir: Path) -> subprocess.CompletedProcess:
-    environment = {**os.environ, **env, "VOLUMES_VAR_DIR": str(var_dir)}
+    environment = {**own_sqlite_environment(), **env, "VOLUMES_VAR_DIR": str(var_dir)}
     environment.pop("DJANGO_SETTINGS_MODULE", None)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
@@ -53,7 +52,7 @@ def settings_in_a_new_process(env: dict, var_dir: Path, *names: str) -> dict:
         "import json, django; from django.conf import settings; django.setup(); "
         f"print(json.dumps({{n: str(getattr(settings, n, None)) for n in {list(names)!r}}}))"
     )
-    environment = {**os.environ, **env, "VOLUMES_VAR_DIR": str(var_dir), "DJANGO_SETTINGS_MODULE": "dicomsite.settings"}
+    environment = {**own_sqlite_environment(), **env, "VOLUMES_VAR_DIR": str(var_dir), "DJANGO_SETTINGS_MODULE": "dicomsite.settings"}
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])

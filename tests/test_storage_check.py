@@ -17,7 +17,7 @@ from django.core.management import call_command
 from volumes import services
 from volumes.models import Instance, Series
 
-from .conftest import PHANTOM_DIR, SEED_FILE
+from .conftest import PHANTOM_DIR, SEED_FILE, own_sqlite_environment
 from .test_services import HALF, uploaded
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ services.upload_ingest(owner=owner, files=files, request=ThresholdRequest(mode="
 
 def child_env(tmp_path: Path) -> dict:
     return {
-        **os.environ,
+        **own_sqlite_environment(),
         "DJANGO_SETTINGS_MODULE": "dicomsite.settings",
         "VOLUMES_VAR_DIR": str(tmp_path / "var"),
         "DJANGO_MEDIA_ROOT": str(tmp_path / "var" / "media"),

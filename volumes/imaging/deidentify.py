@@ -10,11 +10,13 @@ series and frames of reference still hold together.
 """
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import dicognito
 import pydicom
 from dicognito.anonymizer import Anonymizer
+from dicognito.datetimeanonymizer import DateTimeAnonymizer
 from pydicom.dataset import Dataset
 
 REMOVED = frozenset({
@@ -53,6 +55,21 @@ METHOD = f"PS3.15 E.1.1 Basic Profile (dicognito {dicognito.__version__})"
 BASIC_PROFILE_CODE = ("113100", "DCM", "Basic Application Confidentiality Profile")
 
 
+def anonymizer_moving_times(seed: str | None) -> Anonymizer:
+    """dicognito's Anonymizer, with a date offset that moves the time of day too.
+
+    dicognito shifts dates and times by a random whole number of hours; one draw in 24 is whole days,
+    which would leave every time (Study Time, Acquisition Time...) as it was. Such a draw is made again
+    (from a seed derived from the given one, so a seeded Deidentifier stays reproducible)."""
+    draw = 0
+    while True:
+        anonymizer = Anonymizer(seed=None if seed is None else f"{seed}-{draw}" if draw else seed)
+        offsets = [h.offset for h in anonymizer._element_handlers if isinstance(h, DateTimeAnonymizer)]
+        if not offsets or offsets[0] % datetime.timedelta(days=1):
+            return anonymizer
+        draw += 1
+
+
 class DeidentificationFailed(Exception):
     """A file could not be de-identified (the message never quotes its content)."""
 
@@ -61,7 +78,7 @@ class Deidentifier:
     """De-identifies the files of one upload, remapping its UIDs consistently from file to file."""
 
     def __init__(self, seed: str | None = None):
-        self._anonymizer = Anonymizer(seed=seed)
+        self._anonymizer = anonymizer_moving_times(seed)
 
     def deidentify_file(self, source: Path, target: Path) -> None:
         """Write `source` de-identified to `target` (the pixel data byte for byte as it was)."""
