@@ -64,3 +64,11 @@ def own_sqlite_environment() -> dict:
     """This process's environment for a child process that keeps a SQLite database of its own in its
     VOLUMES_VAR_DIR: without the DATABASE_URL that CI's PostgreSQL run of the suite sets."""
     return {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
+
+
+def forget_volume(measurement, reason: str) -> None:
+    """Make a stored measurement one without a volume, for `reason` (as a series without depth gives)."""
+    measurement.refresh_from_db()
+    measurement.volume_mm3 = None
+    measurement.result = {**measurement.result, "volume_mm3": None, "volume_ml": None, "volume_unavailable_reason": reason}
+    measurement.save(update_fields=["volume_mm3", "result"])

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from volumes.models import Instance, Measurement, Series, Study, Upload
 
-from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOLUME_MM3, SEED_VOXELS
+from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOLUME_MM3, SEED_VOXELS, forget_volume
 
 pytestmark = pytest.mark.django_db
 
@@ -238,11 +238,3 @@ def test_a_file_another_user_also_stored_is_kept(signed_in, two_uploads, private
 def test_delete_accepts_only_get_and_post(signed_in, two_uploads):
     seed, _ = two_uploads
     assert signed_in.put(reverse("volumes:measurement-delete", args=[seed.pk])).status_code == 405
-
-
-def forget_volume(measurement: Measurement, reason: str) -> None:
-    """Make a stored measurement one without a volume, for `reason` (as a series without depth gives)."""
-    measurement.refresh_from_db()
-    measurement.volume_mm3 = None
-    measurement.result = {**measurement.result, "volume_mm3": None, "volume_ml": None, "volume_unavailable_reason": reason}
-    measurement.save(update_fields=["volume_mm3", "result"])

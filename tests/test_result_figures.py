@@ -9,7 +9,7 @@ from django.urls import reverse
 from volumes.models import Measurement, Upload
 from volumes.templatetags.figures import ml, mm3, modality_value
 
-from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOXELS
+from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOXELS, forget_volume
 
 PHANTOM_SLICES = sorted(p for p in PHANTOM_DIR.iterdir() if p.name.startswith("I"))[:3]
 
@@ -94,11 +94,3 @@ def test_the_upload_page_counts_what_is_measured_and_what_is_not_yet(client, dja
     Measurement.objects.update(state=Measurement.State.DONE)
     page = client.get(upload.get_absolute_url()).content.decode()
     assert "2 volumes measured" in page and "to measure" not in page and 'http-equiv="refresh"' not in page
-
-
-def forget_volume(measurement: Measurement, reason: str) -> None:
-    """Make a stored measurement one without a volume, for `reason` (as a series without depth gives)."""
-    measurement.refresh_from_db()
-    measurement.volume_mm3 = None
-    measurement.result = {**measurement.result, "volume_mm3": None, "volume_ml": None, "volume_unavailable_reason": reason}
-    measurement.save(update_fields=["volume_mm3", "result"])

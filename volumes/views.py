@@ -181,8 +181,7 @@ def measurement_live(request, pk: int):
     measurement = owned_measurement(request, pk)
     form = ThresholdForm(request.GET)
     if not form.is_valid():
-        errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
-        return json_error(next(iter(errors.values()))[0], 400, fields=errors)
+        return form_errors(form)
     try:
         result = services.measurement_live(series=measurement.series, request=form.cleaned_data["request"])
     except MeasurementError as error:
@@ -192,6 +191,12 @@ def measurement_live(request, pk: int):
 
 def json_error(message: str, status: int, **extra) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
+
+
+def form_errors(form) -> JsonResponse:
+    """400 in the API's error shape: the first message, and every field's."""
+    errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
+    return json_error(next(iter(errors.values()))[0], 400, fields=errors)
 
 
 def png_response(picture: bytes) -> HttpResponse:
@@ -225,8 +230,7 @@ def slice_mask(request, pk: int, number: int):
     measurement = owned_measurement(request, pk)
     form = ThresholdForm(request.GET)
     if not form.is_valid():
-        errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
-        return json_error(next(iter(errors.values()))[0], 400, fields=errors)
+        return form_errors(form)
     try:
         picture = services.series_mask_png(
             series=measurement.series,
