@@ -20,7 +20,9 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 # Static files collected into the image, served by WhiteNoise (the key only lets settings load).
-RUN DJANGO_SECRET_KEY=only-for-collectstatic python manage.py collectstatic --noinput --verbosity 0
+# Settings create their private folders and SQLite file where VOLUMES_VAR_DIR says: not in /data at build.
+RUN DJANGO_SECRET_KEY=only-for-collectstatic VOLUMES_VAR_DIR=/tmp/build-var \
+    python manage.py collectstatic --noinput --verbosity 0 && rm -rf /tmp/build-var
 
 USER volumes
 VOLUME /data

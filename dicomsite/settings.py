@@ -183,7 +183,11 @@ else:
     raise ImproperlyConfigured(f"VOLUMES_MEDIA_STORAGE={MEDIA_STORAGE!r}: use 'filesystem' or 's3'.")
 STORAGES = {
     "default": MEDIA_STORAGE_BACKEND,
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Static files are public (CSS, scripts): readable by every account, unlike the private media.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
+        "OPTIONS": {"file_permissions_mode": 0o644, "directory_permissions_mode": 0o755},
+    },
 }
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("VOLUMES_MAX_UPLOAD_FILES", default=5000)
 
