@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -89,7 +90,10 @@ def signed_in(browser, live_server, user):
 
 
 def wait_for(browser, condition):
-    return WebDriverWait(browser, PAGE_WAIT_SECONDS).until(condition)
+    """Wait until the condition holds; an element the page's live refresh replaced mid-read is looked up again."""
+    return WebDriverWait(
+        browser, PAGE_WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+    ).until(condition)
 
 
 def screenshot(browser, name: str) -> None:
