@@ -6,7 +6,8 @@ Gunicorn reads this file from the working folder. The address: `--bind` on the c
 import os
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = 4
+# Enough threads that a page never waits for one behind uploads (which wait for their turn instead).
+threads = 16
 # A large upload is read and checked within the request.
 timeout = 600
 accesslog = "-"

@@ -233,6 +233,10 @@ VOLUMES_ARCHIVE_MAX_ENTRIES = env.int("VOLUMES_ARCHIVE_MAX_ENTRIES", default=100
 VOLUMES_ARCHIVE_MAX_DEPTH = env.int("VOLUMES_ARCHIVE_MAX_DEPTH", default=3)
 VOLUMES_DISK_RESERVE_BYTES = env.int("VOLUMES_DISK_RESERVE_BYTES", default=512 * 1024**2)
 VOLUMES_WORKER_SWEEP_SECONDS = env.float("VOLUMES_WORKER_SWEEP_SECONDS", default=30)
+# Under load, pages first: a web process unpacks and stores this many uploads at once (the others wait
+# their turn), and measurements run at this niceness (0 to 19: higher yields the CPU to the web server).
+VOLUMES_UPLOADS_AT_ONCE = env.int("VOLUMES_UPLOADS_AT_ONCE", default=1)
+VOLUMES_WORKER_NICENESS = env.int("VOLUMES_WORKER_NICENESS", default=10)
 
 LOGGING = {
     "version": 1,

@@ -75,6 +75,8 @@ def test_a_worker_killed_mid_measurement_is_replaced_by_the_next_one_which_measu
     try:
         running = wait_for(lambda: (row := measurement_row(tmp_path))["state"] == "running" and row)
         assert running["worker"].endswith(f":{stuck.pid}")
+        # It measures below the web server's priority (VOLUMES_WORKER_NICENESS, 10 by default).
+        assert os.getpriority(os.PRIO_PROCESS, stuck.pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
     finally:
         os.kill(stuck.pid, signal.SIGKILL)
         stuck.wait()

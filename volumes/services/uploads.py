@@ -4,11 +4,13 @@ from __future__ import annotations
 import datetime
 import hashlib
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 
@@ -57,6 +59,12 @@ class SkippedSummary:
         return [s.as_dict() for s in self.first]
 
 
+UPLOAD_TURNS = threading.BoundedSemaphore(settings.VOLUMES_UPLOADS_AT_ONCE)
+"""How many uploads one web process unpacks, reads and stores at once. The others wait for a turn (their
+bytes already received), so that the pages and API answers the process serves meanwhile do not share
+the CPU with every upload in flight."""
+
+
 class UploadRejected(Exception):
     """Nothing in an upload can be measured; `skipped` says why, for the first files, and counts them all."""
 
@@ -74,7 +82,7 @@ def upload_ingest(*, owner, files: Iterable, request: ThresholdRequest) -> Uploa
     StagingUploadHandler, with their SHA-256). Raises UploadRejected, storing nothing, when no file
     holds a measurable image. Files that cannot be measured are kept on the Upload as skipped.
     """
-    with tempfile.TemporaryDirectory(prefix="upload-", dir=staging_dir()) as workdir:
+    with UPLOAD_TURNS, tempfile.TemporaryDirectory(prefix="upload-", dir=staging_dir()) as workdir:
         digests: dict[Path, str] = {}
         sources = [stage_uploaded_file(f, index, Path(workdir), digests) for index, f in enumerate(files)]
         if not sources:

@@ -1,6 +1,7 @@
 """`manage.py measure_worker`: django-tasks-db's `db_worker`, which first recovers measurements whose
 worker died, then keeps looking every VOLUMES_WORKER_SWEEP_SECONDS while it runs tasks."""
 import logging
+import os
 import threading
 
 from django.conf import settings
@@ -16,6 +17,7 @@ class Command(DbWorkerCommand):
     help = "Run queued measurements; measurements whose worker died are queued again or failed with the reason."
 
     def handle(self, *args, **options):
+        os.nice(settings.VOLUMES_WORKER_NICENESS)  # the web server's requests first; its pool processes inherit it
         services.measurements_recover()
         stop = threading.Event()
         sweeper = threading.Thread(target=sweep_until, args=(stop,), name="measurement-recovery", daemon=True)
