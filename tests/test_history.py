@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from volumes import services
 from volumes.models import Instance, Measurement, Series, Study, Upload
 
 from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOLUME_MM3, SEED_VOXELS, forget_volume
@@ -238,3 +239,22 @@ def test_a_file_another_user_also_stored_is_kept(signed_in, two_uploads, private
 def test_delete_accepts_only_get_and_post(signed_in, two_uploads):
     seed, _ = two_uploads
     assert signed_in.put(reverse("volumes:measurement-delete", args=[seed.pk])).status_code == 405
+
+
+def test_a_row_shows_the_measurement_as_it_is_now_not_as_first_shown(signed_in, django_capture_on_commit_callbacks):
+    """The rows are rendered once and kept ({% cache %}): whatever changes what a row shows renders it anew."""
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(signed_in, SEED_FILE)
+    assert "143,280 mm³" in history(signed_in)
+
+    Measurement.objects.update(state=Measurement.State.QUEUED, volume_mm3=None, voxels_above=None, finished_at=None)
+    page = history(signed_in)
+    assert "state-queued" in page and "mm³" not in page
+
+    services.measurement_run(measurement=Measurement.objects.get())
+    assert "143,280 mm³" in history(signed_in)
+
+    Series.objects.update(description="Renamed in admin")
+    Study.objects.update(description="A study renamed too")
+    page = history(signed_in)
+    assert "Renamed in admin" in page and "A study renamed too" in page and "Untitled CT series" not in page
