@@ -258,3 +258,8 @@ def test_a_row_shows_the_measurement_as_it_is_now_not_as_first_shown(signed_in, 
     Study.objects.update(description="A study renamed too")
     page = history(signed_in)
     assert "Renamed in admin" in page and "A study renamed too" in page and "Untitled CT series" not in page
+
+
+def test_the_modality_filter_offers_each_modality_once(signed_in, two_uploads):
+    page = history(signed_in)
+    assert page.count('<option value="CT"') == 1

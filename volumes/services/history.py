@@ -79,7 +79,7 @@ def parse_day(word: str) -> datetime.date | None:
 def modalities_of(*, user) -> list[str]:
     """The modalities the user has measured, for the filter's choices."""
     return sorted(
-        Series.objects.filter(study__owner=user).exclude(modality="").values_list("modality", flat=True).distinct()
+        Series.objects.filter(study__owner=user).exclude(modality="").order_by().values_list("modality", flat=True).distinct()
     )
 
 
