@@ -131,10 +131,10 @@ if IS_SQLITE:
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-# SQLite: each request thread keeps its connection (opening and closing one costs a request 1–2 ms of
-# CPU). PostgreSQL: a connection per request unless DJANGO_CONN_MAX_AGE says otherwise, since kept ones
-# (one per gunicorn thread) could pass the server's max_connections.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=600 if IS_SQLITE else 0)
+# Each request thread keeps its connection: opening one costs a request 1–2 ms of CPU on SQLite, and a
+# new server process on PostgreSQL (README, "Load": page p95 352 → 233 ms kept). So PostgreSQL's
+# max_connections (100 by default) must exceed gunicorn's processes × threads (2 × 16) plus the workers.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=600)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
