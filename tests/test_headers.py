@@ -35,7 +35,7 @@ from tests.phantoms import (
     write_rt_dose,
     write_series,
 )
-from volumes.imaging import headers, image_header, images, pixels, pools
+from volumes.imaging import header_elements, headers, image_header, images, pixels, pools
 from volumes.imaging.runtime import ReadingRuntime, process_runtime
 from volumes.imaging.word_counts import BINCOUNT, SORTING, forced_word_counting
 from volumes.imaging import reader as reader_module
@@ -435,7 +435,7 @@ def test_images_copied_with_new_values_equal_those_dataclasses_replace_makes(tmp
 def test_a_file_followed_along_the_one_before_gives_the_elements_a_walk_gives(tmp_path):
     # Positions of different lengths move every element after them.
     paths = sorted(write_series(tmp_path, SeriesSpec(offsets_mm=(0.0, 2.5, 102.5, 1000.0, 1002.5, 5.0))))
-    tags = [*headers.KEPT_TAGS, headers.PIXEL_DATA]
+    tags = [*header_elements.KEPT_TAGS, header_elements.PIXEL_DATA]
     previous = None
     for path in paths:
         walked = headers.scan_plain_header(path, lambda: None, headers.ConvertedValues())
@@ -445,8 +445,8 @@ def test_a_file_followed_along_the_one_before_gives_the_elements_a_walk_gives(tm
         assert [followed.get_item(tag, keep_deferred=True) for tag in tags] == [
             walked.get_item(tag, keep_deferred=True) for tag in tags
         ]
-        assert [followed.file_meta.get_item(tag, keep_deferred=True) for tag in headers.META_TAGS] == [
-            walked.file_meta.get_item(tag, keep_deferred=True) for tag in headers.META_TAGS
+        assert [followed.file_meta.get_item(tag, keep_deferred=True) for tag in header_elements.META_TAGS] == [
+            walked.file_meta.get_item(tag, keep_deferred=True) for tag in header_elements.META_TAGS
         ]
         previous = walked
 
