@@ -42,7 +42,8 @@ from pydicom.uid import JPEG2000Lossless, JPEGLosslessSV1, JPEGLSLossless, RLELo
 
 import phantom  # noqa: E402
 import run  # noqa: E402
-from volumes.imaging.pixels import DECODING_PLUGINS  # noqa: E402
+from volumes.imaging.decoding import DECODING_PLUGINS, gdcm_decode  # noqa: E402
+from volumes.imaging.images import PixelLayout  # noqa: E402
 
 SYNTAXES = {"rle": RLELossless, "jpeg-2000": JPEG2000Lossless, "jpeg-ls": JPEGLSLossless, "jpeg-lossless": JPEGLosslessSV1}
 ENCODING_PLUGINS = {RLELossless: "pydicom", JPEG2000Lossless: "pylibjpeg", JPEGLSLossless: "pyjpegls"}
@@ -149,6 +150,12 @@ def time_plugins(datasets: list[pydicom.Dataset], repeats: int) -> dict[str, flo
 def raw_decode_function(syntax: str, plugin: str):
     """The plugin's own function for one frame, as pydicom's plugin calls it (without pydicom around it)."""
     options = {"version": 2, "rows": phantom.ROWS, "columns": phantom.COLUMNS, "bits_allocated": 16}
+    if plugin == "gdcm":
+        layout = PixelLayout(
+            transfer_syntax_uid=str(syntax), bits_allocated=16, bits_stored=PRECISION, signed=False, float_pixels=False,
+            photometric="MONOCHROME2", rows=phantom.ROWS, columns=phantom.COLUMNS, frames=1, native_offset=None, big_endian=False,
+        )
+        return lambda src: gdcm_decode(src, layout)  # GDCM's own calls, as pydicom's gdcm plugin makes them
     if plugin == "pyjpegls":
         import jpeg_ls
 
