@@ -5,7 +5,7 @@ for the person who uploaded it; callers get the images and the skipped files apa
 """
 from __future__ import annotations
 
-import math
+import functools
 from dataclasses import dataclass
 
 from pydicom.datadict import tag_for_keyword
@@ -16,7 +16,7 @@ from .headers import PlainHeader, scan_plain_header
 from .image_header import PIXEL_DATA_TAG, image_from_dataset, parse_header
 from .images import DicomImage, NotAnImage, PixelLayout, copy_with, describe
 from .pixels import FrameBuffer, frame_histograms
-from .pools import BATCHES_PER_PROCESS, parallel_map
+from .pools import parallel_runs
 from .runtime import ReadingRuntime, process_runtime
 from .sources import Skipped, SourceFile
 from .values import optional_int, read_floats
@@ -42,7 +42,7 @@ def read_images(
     """`read_image` of every source; a file that cannot be measured is skipped with its reason.
 
     With `processes` > 1 and at least PARALLEL_MIN_FILES files, the files are read in that many
-    processes, each taking runs of consecutive files. With `histograms`, the frames of uncompressed
+    processes, each taking runs of consecutive files (`pools.shrinking_runs`). With `histograms`, the frames of uncompressed
     files and of compressed files of one frame are histogrammed while the file is read (one pass over
     the series instead of two: `histogrammed_while_read`); the histograms of other files are left to
     the measurement.
@@ -50,11 +50,9 @@ def read_images(
     """
     runtime = runtime or process_runtime()
     if processes > 1 and len(sources) >= PARALLEL_MIN_FILES:
-        size = math.ceil(len(sources) / (processes * BATCHES_PER_PROCESS))
-        runs = [(sources[start : start + size], histograms) for start in range(0, len(sources), size)]
-        outcomes = [outcome for run in parallel_map(read_run, runs, processes, runtime) for outcome in run]
+        outcomes = parallel_runs(functools.partial(read_run, histograms=histograms), sources, processes, runtime)
     else:
-        outcomes = read_run((sources, histograms), runtime)
+        outcomes = read_run(sources, histograms, runtime)
     result = ReadResult(images=[], skipped=[])
     for source, outcome in zip(sources, outcomes):
         if isinstance(outcome, NotAnImage):
@@ -64,9 +62,10 @@ def read_images(
     return result
 
 
-def read_run(run: tuple[list[SourceFile], bool], runtime: ReadingRuntime | None = None) -> list[DicomImage | NotAnImage]:
+def read_run(
+    sources: list[SourceFile], histograms: bool = False, runtime: ReadingRuntime | None = None
+) -> list[DicomImage | NotAnImage]:
     """Read a run of consecutive files in one reader (one process): an image or why not, per file."""
-    sources, histograms = run
     reader = ImageReader(histograms=histograms, runtime=runtime or process_runtime())
     return [reader.read_or_reason(source) for source in sources]
 
