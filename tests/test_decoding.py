@@ -71,8 +71,10 @@ CASES = {
     "jpeg-lossless-8": Case(JPEGLosslessSV1, bits_allocated=8, bits_stored=8),
     "jpeg-lossless-precision-16-in-12-bits": Case(JPEGLosslessSV1, precision=16),
     "jpeg-lossless-precision-10-in-12-signed": Case(JPEGLosslessSV1, precision=10, signed=True),
+    "jpeg-lossless-3-frames-no-offset-table": Case(JPEGLosslessSV1, signed=True, frames=3, has_bot=False),
+    # GDCM's region reader reads no frame of several fragments: pydicom's framework does
     "jpeg-lossless-3-frames-no-offset-table-2-fragments": Case(
-        JPEGLosslessSV1, signed=True, frames=3, has_bot=False, fragments_per_frame=2
+        JPEGLosslessSV1, signed=True, frames=3, has_bot=False, fragments_per_frame=2, direct=False
     ),
     "jpeg-ls-12-unsigned": Case(JPEGLSLossless),
     "jpeg-ls-12-signed": Case(JPEGLSLossless, signed=True),
