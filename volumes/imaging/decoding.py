@@ -1,15 +1,15 @@
 """Compressed frames: decoded straight from the file by the decoder's own function, else by pydicom.
 
 pydicom's `iter_pixels` reads the file's meta information and pixel description again, builds and
-checks its decoding options, then finds the frame and calls the decoder: about 1 ms a frame beside
-decoders that take 0.4–25 ms (README, Benchmark). The header walk already knows where the
-encapsulated Pixel Data starts, so `iter_encapsulated_frames` finds each frame's fragments there
-(pydicom's `get_frame`, the function its own framework uses) and calls the decoder's function. The
-words come out as stored (pixels.word_values drops the bits above Bits Stored, as pydicom does after
-these decoders); where pydicom corrects a frame otherwise (a JPEG-LS or JPEG 2000 precision below
-Bits Stored), the same correction is made here. A frame the direct path declines (a precision above
-Bits Stored, a decoded size it does not expect) or fails on goes through pydicom, which decodes it or
-says why it cannot.
+checks its decoding options, then finds the frame and calls the decoder: as long as decoding a whole
+RLE frame (README, Benchmark). The header walk already knows where the encapsulated Pixel Data
+starts, so `iter_encapsulated_frames` finds each frame's fragments there (pydicom's `get_frame`, the
+function its own framework uses) and calls the decoder's function (GDCM's region reader finds the
+frame in the file itself). The words come out as stored (pixels.word_values drops the bits above
+Bits Stored, as pydicom does after these decoders); where pydicom corrects a frame otherwise (a
+JPEG-LS or JPEG 2000 precision below Bits Stored), the same correction is made here. A frame the
+direct path declines (a precision above Bits Stored, a decoded size it does not expect) or fails on
+goes through pydicom, which decodes it or says why it cannot.
 """
 from __future__ import annotations
 
@@ -137,9 +137,9 @@ def decode_jpeg_lossless(source: CompressedFile, index: int) -> np.ndarray | Non
 
 
 def gdcm_decode_file(path: Path, index: int, layout: PixelLayout) -> bytearray:
-    """The frame at `index` of a file, decoded by GDCM's region reader. GDCM finds the frame in the
-    file itself: handing it the codestream (as pydicom's gdcm plugin does) gives the pixels back as
-    a str to convert, 2 ms a 512×512 frame more (README, Benchmark)."""
+    """The frame at `index` of a file, decoded by GDCM's region reader into a buffer of ours. Handing
+    GDCM the codestream instead (as pydicom's gdcm plugin does) gives the pixels back as a str to
+    convert, which is slower (README, Benchmark)."""
     import gdcm
 
     reader = gdcm.ImageRegionReader()
