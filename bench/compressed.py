@@ -14,8 +14,9 @@ syntax into bench/out/ct-<slices>-<syntax>/, with these encoders:
 Then, per syntax:
   decoders   each decoding plugin pydicom has for the syntax, decoding every frame in one process
              through pydicom (`Decoder.iter_array`): which is fastest here
-  decoder    the plugin ours uses, called directly on each frame's codestream (read beforehand) in
-             one process, then divided by the cores: a perfect spread of the decoding alone
+  decoder    the plugin ours uses, called directly as ours calls it (decoding.py), on each frame's
+             codestream read beforehand (GDCM: its region reader on the file) in one process, then
+             divided by the cores: a perfect spread of the decoding alone
   ours       the pipeline, as the worker and `manage.py measure` run it (bench/run.py's count_ours)
   SimpleITK  ImageSeriesReader (GDCM), then the voxels above 0.5 counted with numpy
 ours, decoder and SimpleITK each run in a process of their own, warmed up once, then in interleaved
