@@ -14,8 +14,9 @@ syntax into bench/out/ct-<slices>-<syntax>/, with these encoders:
 Then, per syntax:
   decoders   each decoding plugin pydicom has for the syntax, decoding every frame in one process
              through pydicom (`Decoder.iter_array`): which is fastest here
-  decoder    the plugin ours uses, called directly on each frame's codestream (read beforehand) in
-             one process, then divided by the cores: a perfect spread of the decoding alone
+  decoder    the plugin ours uses, called directly as ours calls it (decoding.py), on each frame's
+             codestream read beforehand (GDCM: its region reader on the file) in one process, then
+             divided by the cores: a perfect spread of the decoding alone
   ours       the pipeline, as the worker and `manage.py measure` run it (bench/run.py's count_ours)
   SimpleITK  ImageSeriesReader (GDCM), then the voxels above 0.5 counted with numpy
 ours, decoder and SimpleITK each run in a process of their own, warmed up once, then in interleaved
@@ -42,7 +43,8 @@ from pydicom.uid import JPEG2000Lossless, JPEGLosslessSV1, JPEGLSLossless, RLELo
 
 import phantom  # noqa: E402
 import run  # noqa: E402
-from volumes.imaging.pixels import DECODING_PLUGINS  # noqa: E402
+from volumes.imaging.decoding import DECODING_PLUGINS, gdcm_decode_file  # noqa: E402
+from volumes.imaging.images import PixelLayout  # noqa: E402
 
 SYNTAXES = {"rle": RLELossless, "jpeg-2000": JPEG2000Lossless, "jpeg-ls": JPEGLSLossless, "jpeg-lossless": JPEGLosslessSV1}
 ENCODING_PLUGINS = {RLELossless: "pydicom", JPEG2000Lossless: "pylibjpeg", JPEGLSLossless: "pyjpegls"}
@@ -131,6 +133,12 @@ def codestreams(folder: Path) -> tuple[list[pydicom.Dataset], list[bytes]]:
     return datasets, [next(generate_frames(ds.PixelData, number_of_frames=1)) for ds in datasets]
 
 
+def files_and_codestreams(folder: Path) -> tuple[str, list[tuple[Path, bytes]]]:
+    """The series' transfer syntax, and each file with its frame's codestream."""
+    datasets, frames = codestreams(folder)
+    return str(datasets[0].file_meta.TransferSyntaxUID), [(Path(ds.filename), src) for ds, src in zip(datasets, frames)]
+
+
 def time_plugins(datasets: list[pydicom.Dataset], repeats: int) -> dict[str, float]:
     """Seconds to decode every frame in one process through pydicom, per plugin it has for the syntax."""
     decoder = get_decoder(datasets[0].file_meta.TransferSyntaxUID)
@@ -147,42 +155,49 @@ def time_plugins(datasets: list[pydicom.Dataset], repeats: int) -> dict[str, flo
 
 
 def raw_decode_function(syntax: str, plugin: str):
-    """The plugin's own function for one frame, as pydicom's plugin calls it (without pydicom around it)."""
+    """The plugin's own function for one frame (given its file and codestream), as ours calls it,
+    without pydicom around it."""
     options = {"version": 2, "rows": phantom.ROWS, "columns": phantom.COLUMNS, "bits_allocated": 16}
+    if plugin == "gdcm":
+        layout = PixelLayout(
+            transfer_syntax_uid=str(syntax), bits_allocated=16, bits_stored=PRECISION, signed=False, float_pixels=False,
+            photometric="MONOCHROME2", rows=phantom.ROWS, columns=phantom.COLUMNS, frames=1, native_offset=None, big_endian=False,
+        )
+        return lambda path, src: gdcm_decode_file(path, 0, layout)  # GDCM finds the frame in the file itself
     if plugin == "pyjpegls":
         import jpeg_ls
 
-        return lambda src: jpeg_ls.decode_pixel_data(src)[0]  # (frame, its parameters)
+        return lambda path, src: jpeg_ls.decode_pixel_data(src)[0]  # (frame, its parameters)
     if syntax == RLELossless and plugin == "pylibjpeg":
         from rle.utils import decode_pixel_data
 
-        return lambda src: decode_pixel_data(src, **options)
+        return lambda path, src: decode_pixel_data(src, **options)
     if syntax == JPEG2000Lossless and plugin == "pylibjpeg":
         from openjpeg.utils import decode_pixel_data
 
-        return lambda src: decode_pixel_data(src, **options)
+        return lambda path, src: decode_pixel_data(src, **options)
     if plugin == "pylibjpeg":
         from libjpeg.utils import decode_pixel_data
 
-        return lambda src: decode_pixel_data(src, **options)
+        return lambda path, src: decode_pixel_data(src, **options)
     raise SystemExit(f"no direct call known for {plugin} on {syntax.name}")
 
 
-CODESTREAMS: dict[Path, tuple[str, list[bytes]]] = {}
-"""The frames of each folder, read once in the decoder's process: its runs time the decoding alone."""
+CODESTREAMS: dict[Path, tuple[str, list[tuple[Path, bytes]]]] = {}
+"""The frames of each folder, read once in the decoder's process: its runs time the decoding alone
+(GDCM reads its frames from the files, as ours has it do: from the page cache)."""
 
 
 def count_decoded(folder: Path, runtime) -> int:
     """Decode every frame with the plugin ours uses, called directly, in this one process; then count
     the voxels above 0.5 from the frames' histograms, so that the count checks the decoding."""
     if folder not in CODESTREAMS:
-        datasets, frames = codestreams(folder)
-        CODESTREAMS[folder] = (str(datasets[0].file_meta.TransferSyntaxUID), frames)
+        CODESTREAMS[folder] = files_and_codestreams(folder)
     syntax, frames = CODESTREAMS[folder]
     decode = raw_decode_function(pydicom.uid.UID(syntax), DECODING_PLUGINS[syntax])
     counts = np.zeros(1 << 16, dtype=np.int64)
-    for src in frames:
-        counts += np.bincount(np.frombuffer(decode(src), dtype="<u2"), minlength=1 << 16)
+    for path, src in frames:
+        counts += np.bincount(np.frombuffer(decode(path, src), dtype="<u2"), minlength=1 << 16)
     stored = np.flatnonzero(counts)
     low, high = stored[0], stored[-1]
     return int(counts[stored][(stored - low) / (high - low) > run.THRESHOLD].sum())

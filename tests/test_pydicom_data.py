@@ -125,7 +125,7 @@ OUTCOMES: dict[str, Measured | Skipped] = {
     "examples_ybr_color.dcm": colour("YBR_FULL_422"),
     # Damaged pixel data or headers.
     "MR_truncated.dcm": Skipped("truncated pixel data: the file ends 62 bytes before the image does"),
-    "JPEG-lossy.dcm": Skipped("the pixel data cannot be decoded (Unable to decode as exceptions were raised by all available plugins: pylibjpeg: libjpeg error code '-1038'"),
+    "JPEG-lossy.dcm": Skipped("the pixel data cannot be decoded (Unable to decode as exceptions were raised by all available plugins: gdcm: GDCM does not support 'JPEG Extended' for samples with 12-bit precision; pylibjpeg: libjpeg error code '-1038'"),
     "JPEG2000-embedded-sequence-delimiter.dcm": Skipped("the pixel data cannot be decoded (Unable to decode as exceptions were raised by all available plugins: pylibjpeg: Error decoding the J2K data: failed to read the header"),
     "badVR.dcm": Skipped("Number of Frames (0028,0008) is '1A', not a whole number"),
     "meta_missing_tsyntax.dcm": Skipped("pixel data without Rows (0028,0010) and Columns (0028,0011)"),

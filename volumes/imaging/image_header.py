@@ -229,8 +229,12 @@ def read_pixel_layout(ds: pydicom.Dataset, pixel_element, float_pixels: bool, pa
             )
         if value_tell is not None and bits_allocated in (8, 16):
             native_offset = value_tell
-    elif transfer_syntax.is_encapsulated and not transfer_syntax_decodable(transfer_syntax):
-        raise NotAnImage(f"compressed with {transfer_syntax.name}, which no installed decoder reads")
+    encapsulated_offset = None
+    if transfer_syntax.is_encapsulated:
+        if not transfer_syntax_decodable(transfer_syntax):
+            raise NotAnImage(f"compressed with {transfer_syntax.name}, which no installed decoder reads")
+        if "ExtendedOffsetTable" not in ds:
+            encapsulated_offset = getattr(pixel_element, "value_tell", None)
     return PixelLayout(
         transfer_syntax_uid=str(transfer_syntax),
         bits_allocated=bits_allocated,
@@ -243,6 +247,7 @@ def read_pixel_layout(ds: pydicom.Dataset, pixel_element, float_pixels: bool, pa
         frames=frames,
         native_offset=native_offset,
         big_endian=not transfer_syntax.is_little_endian,
+        encapsulated_offset=encapsulated_offset,
     )
 
 

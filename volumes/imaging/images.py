@@ -74,6 +74,10 @@ class PixelLayout:
     # straight from the file; None when pydicom has to decode it.
     native_offset: int | None
     big_endian: bool
+    # Byte offset of compressed (encapsulated) Pixel Data's value, its Basic Offset Table item, where
+    # decoding.py finds the frames; None when pydicom has to find them (no offset known, or an
+    # Extended Offset Table).
+    encapsulated_offset: int | None = None
 
     @property
     def monochrome1(self) -> bool:

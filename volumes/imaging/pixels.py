@@ -7,22 +7,11 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import pydicom
 from pydicom.pixels import iter_pixels
-from pydicom.uid import UID, JPEG2000, JPEG2000Lossless, JPEGLosslessSV1, JPEGLSLossless, JPEGLSNearLossless, RLELossless
+from pydicom.uid import UID
 
+from .decoding import iter_encapsulated_frames
 from .images import DicomImage, Frame, NotAnImage, PixelLayout, StoredHistogram, describe
 from .word_counts import WordCounting
-
-
-DECODING_PLUGINS = {
-    RLELossless: "pylibjpeg",
-    JPEG2000Lossless: "pylibjpeg",
-    JPEG2000: "pylibjpeg",
-    JPEGLSLossless: "pyjpegls",
-    JPEGLSNearLossless: "pyjpegls",
-    JPEGLosslessSV1: "pylibjpeg",
-}
-"""The decoding plugin pydicom is asked to use per transfer syntax: the fastest that pydicom
-supports, measured by `bench/compressed.py` (README, Benchmark); other syntaxes: pydicom's choice."""
 
 
 class FrameBuffer:
@@ -49,17 +38,21 @@ def frame_histograms(
     indices = [frame.index for frame in frames] if image.mosaic is None else list(dict.fromkeys(f.index for f in frames))
     stored = iter_stored_frames(image, indices, buffer or FrameBuffer())
     if image.mosaic is None:
-        return [compact(histogram_stored(frame, image.pixels, counting)) for frame in stored]
-    return [compact(histogram_stored(tile, image.pixels, counting)) for tile in iter_tiles(image, frames, stored)]
+        return [compact(histogram_stored(frame, image.pixels, counting, as_stored)) for frame, as_stored in stored]
+    return [
+        compact(histogram_stored(tile, image.pixels, counting, as_stored)) for tile, as_stored in iter_tiles(image, frames, stored)
+    ]
 
 
-def iter_tiles(image: DicomImage, frames: list[Frame], stored: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+def iter_tiles(
+    image: DicomImage, frames: list[Frame], stored: Iterator[tuple[np.ndarray, bool]]
+) -> Iterator[tuple[np.ndarray, bool]]:
     """The tiles of a mosaic's frames, each stored frame read once (frames come in stored order)."""
-    current_index, current = None, None
+    current_index, current, as_stored = None, None, True
     for frame in frames:
         if frame.index != current_index:
-            current_index, current = frame.index, next(stored)
-        yield tile_of(current, image, frame.tile)
+            current_index, (current, as_stored) = frame.index, next(stored)
+        yield tile_of(current, image, frame.tile), as_stored
 
 
 def tile_of(stored: np.ndarray, image: DicomImage, tile: int | None = None) -> np.ndarray:
@@ -86,15 +79,19 @@ def frame_stored_values(image: DicomImage, position: int, buffer: FrameBuffer | 
     """The stored values of the frame at `position` of `image.frames` (a mosaic's tile) as a (rows, columns)
     array of int64 (float64 for float pixel data); with a `buffer`, the raw frame is read into it."""
     frame = image.frames[position]
-    for stored in iter_stored_frames(image, [frame.index], buffer):
+    for stored, as_stored in iter_stored_frames(image, [frame.index], buffer):
         if image.mosaic is not None:
             stored = tile_of(stored, image, frame.tile)
-        return stored_values(stored, image.pixels).reshape(image.rows, image.columns)
+        return stored_values(stored, image.pixels, as_stored).reshape(image.rows, image.columns)
     raise NotAnImage(f"frame {frame.index + 1} is missing from the pixel data")
 
 
-def iter_stored_frames(image: DicomImage, wanted: Iterable[int], buffer: FrameBuffer | None = None) -> Iterator[np.ndarray]:
-    """Yield frames as they are encoded: raw words read straight from the file, or pydicom's arrays.
+def iter_stored_frames(
+    image: DicomImage, wanted: Iterable[int], buffer: FrameBuffer | None = None
+) -> Iterator[tuple[np.ndarray, bool]]:
+    """Yield each frame's pixel words, and whether they are as stored (True: words read straight from
+    the file, or decoded directly by decoding.py; the bits above Bits Stored still to drop, see
+    `word_values`) or as pydicom's `iter_pixels(raw=True)` corrected them (False).
 
     With a `buffer`, raw words are read into it: each frame yielded is then valid until the next.
     """
@@ -109,19 +106,17 @@ def iter_stored_frames(image: DicomImage, wanted: Iterable[int], buffer: FrameBu
                 f.seek(layout.native_offset + index * frame_bytes)
                 if read_into(f, raw) != frame_bytes:
                     raise NotAnImage(f"truncated pixel data: frame {index + 1} is incomplete")
-                yield raw.view(dtype)
+                yield raw.view(dtype), True
         return
     try:
-        plugin = DECODING_PLUGINS.get(layout.transfer_syntax_uid, "")
         if UID(layout.transfer_syntax_uid).is_encapsulated:
-            # Compressed files always name their transfer syntax: pydicom reads only the elements
-            # that describe the pixels, then the frames wanted, instead of parsing the whole file.
-            yield from iter_pixels(image.path, indices=wanted, raw=True, decoding_plugin=plugin)
+            yield from iter_encapsulated_frames(image, wanted)
             return
         ds = pydicom.dcmread(image.path, force=True)
         if not ds.file_meta.get("TransferSyntaxUID"):
             ds.file_meta.TransferSyntaxUID = layout.transfer_syntax_uid
-        yield from iter_pixels(ds, indices=wanted, raw=True, decoding_plugin=plugin)
+        for frame in iter_pixels(ds, indices=wanted, raw=True):
+            yield frame, False
     except NotAnImage:
         raise
     except Exception as error:  # decoders raise many kinds on damaged data
@@ -139,8 +134,9 @@ def read_into(f, memory: np.ndarray) -> int:
     return got
 
 
-def histogram_stored(frame: np.ndarray, layout: PixelLayout, counting: WordCounting) -> StoredHistogram:
-    """Distinct stored values of a frame and their counts, with unused high bits and sign corrected.
+def histogram_stored(frame: np.ndarray, layout: PixelLayout, counting: WordCounting, as_stored: bool) -> StoredHistogram:
+    """Distinct stored values of a frame and their counts, with unused high bits and sign corrected
+    (`as_stored`: see `iter_stored_frames`).
 
     The frame's pixels may be left reordered (`counting` may sort them): pass a frame that is not needed after.
     """
@@ -152,7 +148,7 @@ def histogram_stored(frame: np.ndarray, layout: PixelLayout, counting: WordCount
         return StoredHistogram(values.astype(np.int64), counts.astype(np.int64))
     words = frame.view(np.dtype(f"u{frame.dtype.itemsize}")) if frame.dtype.kind == "i" else frame
     present, counts = counting.count(words.ravel())
-    table, ascending = word_table(frame.dtype, layout.native_offset is not None, layout.bits_stored, layout.signed)
+    table, ascending = word_table(frame.dtype, as_stored, layout.bits_stored, layout.signed)
     values = table[present].astype(np.int64)
     if ascending or np.all(values[1:] > values[:-1]):
         return StoredHistogram(values, counts)
@@ -163,24 +159,24 @@ def histogram_stored(frame: np.ndarray, layout: PixelLayout, counting: WordCount
 
 
 @functools.lru_cache(maxsize=16)
-def word_table(dtype: np.dtype, native: bool, bits_stored: int, signed: bool) -> tuple[np.ndarray, bool]:
+def word_table(dtype: np.dtype, as_stored: bool, bits_stored: int, signed: bool) -> tuple[np.ndarray, bool]:
     """The stored value of every possible 8- or 16-bit pixel word (see `word_values`), and whether
     they ascend with the word (then any histogram over words is already in order of values)."""
-    table = word_values(np.arange(1 << (dtype.itemsize * 8)), dtype, native, bits_stored, signed)
+    table = word_values(np.arange(1 << (dtype.itemsize * 8)), dtype, as_stored, bits_stored, signed)
     table.setflags(write=False)
     return table, bool(np.all(table[1:] > table[:-1]))
 
 
-def word_values(words: np.ndarray, dtype: np.dtype, native: bool, bits_stored: int, signed: bool) -> np.ndarray:
+def word_values(words: np.ndarray, dtype: np.dtype, as_stored: bool, bits_stored: int, signed: bool) -> np.ndarray:
     """The stored values that raw pixel words stand for.
 
-    Words from pydicom are already corrected: only their signedness is restored. Words read
-    straight from the file (`native`) get what pydicom does to them: the bits above Bits Stored
-    are dropped, and with signed data the top stored bit is the sign.
+    Words from pydicom are already corrected: only their signedness is restored. Words as stored
+    (`as_stored`: read straight from the file, or decoded directly) get what pydicom does to them:
+    the bits above Bits Stored are dropped, and with signed data the top stored bit is the sign.
     """
     words = words.astype(np.int64)
     bits = dtype.itemsize * 8
-    if not native:
+    if not as_stored:
         if dtype.kind == "i":
             return np.where(words >= 1 << (bits - 1), words - (1 << bits), words)
         return words
@@ -191,12 +187,12 @@ def word_values(words: np.ndarray, dtype: np.dtype, native: bool, bits_stored: i
     return values
 
 
-def stored_values(frame: np.ndarray, layout: PixelLayout) -> np.ndarray:
+def stored_values(frame: np.ndarray, layout: PixelLayout, as_stored: bool) -> np.ndarray:
     """A frame's stored values, corrected like `histogram_stored` does, as int64 or float64."""
     if frame.dtype.kind == "f":
         return frame.astype(np.float64)
     if frame.dtype.itemsize > 2:
         return frame.astype(np.int64)
     words = frame.view(np.dtype(f"u{frame.dtype.itemsize}")) if frame.dtype.kind == "i" else frame
-    table, _ = word_table(frame.dtype, layout.native_offset is not None, layout.bits_stored, layout.signed)
+    table, _ = word_table(frame.dtype, as_stored, layout.bits_stored, layout.signed)
     return table[words]

@@ -1,6 +1,7 @@
 """Reading and decoding files in parallel, in the processes a `ReadingRuntime` keeps."""
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -16,27 +17,55 @@ PARENT_CHECK_SECONDS = 1.0
 
 
 BATCHES_PER_PROCESS = 2
-"""How many batches each process of `parallel_map` takes: few enough to keep round trips rare (each
-batch's results are pickled, sent and unpickled while the other process reads; README gives
-the figures), more than one so that a process slowed by other work does
-not hold up the rest for long."""
+"""The first run of `shrinking_runs` is the items over (processes × this), each next one that share of
+what is left: few round trips (each run's results are pickled, sent and unpickled while the other
+process reads; README gives the figures)."""
+
+
+SMALLEST_RUN_SHARE = 8
+"""`shrinking_runs` makes no run smaller than the items over (processes × this), but for the last."""
+
+
+def shrinking_runs(items: list, processes: int) -> list[list]:
+    """`items` cut into runs of consecutive items for `processes` processes, each run a share of what
+    is left (1 / (processes × BATCHES_PER_PROCESS)), down to a floor (SMALLEST_RUN_SHARE).
+
+    The first runs are large (few round trips, long runs of files for the layout follower); the last
+    are small, so that the processes end together even when one was slowed (by other work, or by
+    slices that take longer to decode) rather than one waiting on another's last large run.
+    """
+    smallest = max(1, math.ceil(len(items) / (processes * SMALLEST_RUN_SHARE)))
+    runs, start = [], 0
+    while start < len(items):
+        size = max(smallest, math.ceil((len(items) - start) / (processes * BATCHES_PER_PROCESS)))
+        runs.append(items[start : start + size])
+        start += size
+    return runs
 
 
 def parallel_map(function: Callable, items: list, processes: int, runtime: ReadingRuntime) -> list:
     """[function(item) for item in items], computed in the runtime's pool of `processes` processes.
 
-    Each process takes its share in a few large batches: fewer round trips between processes.
     `function` runs in a pool process, where `runtime.process_runtime()` is the `runtime` given here.
     """
+    return parallel_runs(functools.partial(map_run, function), items, processes, runtime)
+
+
+def parallel_runs(function: Callable[[list], list], items: list, processes: int, runtime: ReadingRuntime) -> list:
+    """The results of `function(run)` for the `shrinking_runs` of `items`, one result per item, in
+    order: each run is computed in one of the runtime's `processes` processes."""
     from concurrent.futures.process import BrokenProcessPool
 
     pool = runtime.pool(processes)
-    batch = max(1, math.ceil(len(items) / (processes * BATCHES_PER_PROCESS)))
     try:
-        return list(pool.map(function, items, chunksize=batch))
+        return [result for results in pool.map(function, shrinking_runs(items, processes)) for result in results]
     except BrokenProcessPool:
         runtime.close_pools()  # a process died (killed, out of memory): the next call starts new ones
         raise
+
+
+def map_run(function: Callable, run: list) -> list:
+    return [function(item) for item in run]
 
 
 def exit_with_parent(parent: int) -> None:

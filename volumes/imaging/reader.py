@@ -5,17 +5,18 @@ for the person who uploaded it; callers get the images and the skipped files apa
 """
 from __future__ import annotations
 
-import math
+import functools
 from dataclasses import dataclass
 
 from pydicom.datadict import tag_for_keyword
+from pydicom.uid import UID
 
 from .acquisition_header import read_acquisition
 from .headers import PlainHeader, scan_plain_header
 from .image_header import PIXEL_DATA_TAG, image_from_dataset, parse_header
-from .images import DicomImage, NotAnImage, copy_with, describe
+from .images import DicomImage, NotAnImage, PixelLayout, copy_with, describe
 from .pixels import FrameBuffer, frame_histograms
-from .pools import BATCHES_PER_PROCESS, parallel_map
+from .pools import parallel_runs
 from .runtime import ReadingRuntime, process_runtime
 from .sources import Skipped, SourceFile
 from .values import optional_int, read_floats
@@ -41,18 +42,17 @@ def read_images(
     """`read_image` of every source; a file that cannot be measured is skipped with its reason.
 
     With `processes` > 1 and at least PARALLEL_MIN_FILES files, the files are read in that many
-    processes, each taking runs of consecutive files. With `histograms`, the frames of files whose
-    pixel data lie uncompressed in the file are histogrammed while the file is read (one pass over
-    the series instead of two); the histograms of other files are left to the measurement.
+    processes, each taking runs of consecutive files (`pools.shrinking_runs`). With `histograms`, the frames of uncompressed
+    files and of compressed files of one frame are histogrammed while the file is read (one pass over
+    the series instead of two: `histogrammed_while_read`); the histograms of other files are left to
+    the measurement.
     `runtime`: what is kept between calls (pools, converted values); by default this process's.
     """
     runtime = runtime or process_runtime()
     if processes > 1 and len(sources) >= PARALLEL_MIN_FILES:
-        size = math.ceil(len(sources) / (processes * BATCHES_PER_PROCESS))
-        runs = [(sources[start : start + size], histograms) for start in range(0, len(sources), size)]
-        outcomes = [outcome for run in parallel_map(read_run, runs, processes, runtime) for outcome in run]
+        outcomes = parallel_runs(functools.partial(read_run, histograms=histograms), sources, processes, runtime)
     else:
-        outcomes = read_run((sources, histograms), runtime)
+        outcomes = read_run(sources, histograms, runtime)
     result = ReadResult(images=[], skipped=[])
     for source, outcome in zip(sources, outcomes):
         if isinstance(outcome, NotAnImage):
@@ -62,9 +62,10 @@ def read_images(
     return result
 
 
-def read_run(run: tuple[list[SourceFile], bool], runtime: ReadingRuntime | None = None) -> list[DicomImage | NotAnImage]:
+def read_run(
+    sources: list[SourceFile], histograms: bool = False, runtime: ReadingRuntime | None = None
+) -> list[DicomImage | NotAnImage]:
     """Read a run of consecutive files in one reader (one process): an image or why not, per file."""
-    sources, histograms = run
     reader = ImageReader(histograms=histograms, runtime=runtime or process_runtime())
     return [reader.read_or_reason(source) for source in sources]
 
@@ -76,6 +77,15 @@ def read_image(source: SourceFile, runtime: ReadingRuntime | None = None) -> Dic
     pixel data is shorter than Rows × Columns × frames.
     """
     return ImageReader(runtime=runtime).read(source)
+
+
+def histogrammed_while_read(pixels: PixelLayout) -> bool:
+    """Whether `read_images(histograms=True)` histograms a file's frames while reading it: uncompressed
+    pixels, and compressed files of one frame. The frames of a compressed multi-frame file are left to
+    the measurement, which spreads them over its processes (histograms.frame_chunks)."""
+    if pixels.native_offset is not None:
+        return True
+    return pixels.frames == 1 and UID(pixels.transfer_syntax_uid).is_encapsulated
 
 
 class ImageReader:
@@ -118,7 +128,7 @@ class ImageReader:
             return NotAnImage(f"the file cannot be read ({error.strerror or error})")
         except Exception as error:  # pydicom converts values lazily and raises many kinds on damaged ones
             return NotAnImage(f"a damaged DICOM file: a header value cannot be read ({describe(error)})")
-        if self.histograms and image.pixels.native_offset is not None:
+        if self.histograms and histogrammed_while_read(image.pixels):
             try:
                 histograms = frame_histograms(image, range(len(image.frames)), self.runtime.word_counting, self._frames)
                 image = copy_with(image, histograms=tuple(histograms))
@@ -153,7 +163,10 @@ class ImageReader:
         if self._previous is None:
             return None
         previous_header, previous, previous_pixels_to_end = self._previous
-        if pixels_to_end != previous_pixels_to_end or header.layout is not previous_header.layout:
+        if header.layout is not previous_header.layout:
+            return None
+        # Uncompressed pixel data must be as long as the previous file's; each file's compressed frames have a length of their own.
+        if pixels_to_end != previous_pixels_to_end and previous.pixels.encapsulated_offset is None:
             return None
         if header.file_meta.differs_from(previous_header.file_meta) or header.differs_from(
             previous_header, ignoring=self.PER_FILE_TAGS
@@ -167,6 +180,8 @@ class ImageReader:
         pixels = previous.pixels
         if pixels.native_offset is not None:
             pixels = copy_with(pixels, native_offset=pixels_at)
+        elif pixels.encapsulated_offset is not None:
+            pixels = copy_with(pixels, encapsulated_offset=pixels_at)
         return copy_with(
             previous,
             path=source.path,
