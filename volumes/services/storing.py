@@ -71,6 +71,10 @@ def pending_store(*, digest: str) -> None:
     """Move a pending file into storage under its content's name; drop it when that name is stored already."""
     source = pending_path(digest)
     name = instance_file_name(digest)
+    target = storage_local_path(name)
+    if target is not None and same_disk(source, target):
+        file_move_into(source, target)
+        return
     try:
         if not default_storage.exists(name):
             with open(source, "rb") as f:
@@ -85,3 +89,38 @@ def pending_store(*, digest: str) -> None:
 
 def pending_discard(*, digest: str) -> None:
     pending_path(digest).unlink(missing_ok=True)
+
+
+def storage_local_path(name: str) -> Path | None:
+    """Where the default storage keeps `name` on this host's disk; None for a storage without paths (S3)."""
+    try:
+        return Path(default_storage.path(name))
+    except NotImplementedError:
+        return None
+
+
+def same_disk(source: Path, target: Path) -> bool:
+    """Whether a rename can take `source` to `target` (VOLUMES_STAGING_DIR may lie on another disk)."""
+    folder = target.parent
+    while not folder.exists():
+        folder = folder.parent
+    return source.parent.stat().st_dev == folder.stat().st_dev
+
+
+def file_move_into(source: Path, target: Path) -> None:
+    """Rename a pending file to its place in a storage on this disk, as `FileSystemStorage.save` would
+    (several times slower a file: it checks the name, the path and the file again); a file already
+    there has the same content (the name is its SHA-256), so it is kept and the pending one dropped."""
+    if target.exists():
+        source.unlink(missing_ok=True)
+        return
+    private_folder(target.parent)
+    try:
+        os.rename(source, target)
+    except FileNotFoundError:
+        if not target.exists():  # not moved meanwhile by another upload of the same content
+            raise
+        return
+    mode = getattr(default_storage, "file_permissions_mode", None)
+    if mode is not None:
+        os.chmod(target, mode)
