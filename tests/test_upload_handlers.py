@@ -334,3 +334,31 @@ def test_an_archive_of_encrypted_files_counts_them_not_zero(client):
     body = response.json()
     assert body["error"] == "None of the 3 files holds an image that can be measured."
     assert body["skipped_reasons"] == {"encrypted inside the zip archive: send the files without a password": 3}
+
+
+@pytest.mark.django_db
+def test_a_staging_folder_on_another_disk_has_its_files_copied_into_storage(
+    client, django_capture_on_commit_callbacks, private_media, monkeypatch
+):
+    import errno
+
+    real_rename = os.rename
+
+    def across_disks(source, target):
+        if "instances" in str(target):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", across_disks)
+    client.force_login(get_user_model().objects.create_user("cal", password=PASSWORD))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("volumes:api-measurement-list"), {"files": [SimpleUploadedFile("a.dcm", SEED_FILE.read_bytes())]}
+        )
+    assert response.status_code == 202
+    instance = Instance.objects.get()
+    stored = private_media / instance.file.name
+    assert stored.read_bytes() == SEED_FILE.read_bytes()
+    assert stored.stat().st_mode & 0o777 == 0o600
+    assert Measurement.objects.get().voxels_above == SEED_VOXELS
+    assert [p for p in (private_media / "staging").rglob("*") if p.is_file()] == []
