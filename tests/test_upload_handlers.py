@@ -362,3 +362,37 @@ def test_a_staging_folder_on_another_disk_has_its_files_copied_into_storage(
     assert stored.stat().st_mode & 0o777 == 0o600
     assert Measurement.objects.get().voxels_above == SEED_VOXELS
     assert [p for p in (private_media / "staging").rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.django_db
+def test_the_archives_of_one_upload_split_out_no_more_entries_than_its_budget(client, settings, monkeypatch):
+    """Many zips in one body cannot make the handler write more files than unpacking would allow."""
+    import io
+    import zipfile
+
+    settings.VOLUMES_ARCHIVE_MAX_ENTRIES = 5
+    archives = []
+    for number in range(3):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for i in range(3):
+                archive.writestr(f"{number}-{i}.txt", b"not dicom")
+        archives.append(SimpleUploadedFile(f"{number}.zip", buffer.getvalue()))
+    split_counts = []
+    real_complete = StagingUploadHandler.file_complete
+
+    def counting_complete(self, file_size):
+        file = real_complete(self, file_size)
+        split_counts.append(len(file.split_entries))
+        return file
+
+    monkeypatch.setattr(StagingUploadHandler, "file_complete", counting_complete)
+    client.force_login(get_user_model().objects.create_user("di", password=PASSWORD))
+    response = client.post(reverse("volumes:api-measurement-list"), {"files": archives})
+    assert split_counts == [3, 2, 0]
+    assert response.status_code == 400
+    body = response.json()
+    assert body["skipped_reasons"] == {
+        "not a DICOM file (no DICOM preamble or header)": 3,
+        "a zip archive with more than 5 files in the archives (VOLUMES_ARCHIVE_MAX_ENTRIES): left out whole": 2,
+    }

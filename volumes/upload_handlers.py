@@ -122,6 +122,7 @@ class StagingUploadHandler(FileUploadHandler):
         self.boundary = b""
         self.interrupted = False
         self.received: list[StagedUploadedFile] = []
+        self.split_room: SplitLimits | None = None  # what the archives of this request may still split out
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         self.body_length = content_length
@@ -147,10 +148,10 @@ class StagingUploadHandler(FileUploadHandler):
                 return None
             raw_data, self.first_bytes = self.first_bytes, None
             if raw_data.startswith(LOCAL_SIGNATURE):
-                limits = archive_limits()
-                self.splitter = ZipSplitter(
-                    self.file.file, self.file.new_entries_folder(), SplitLimits(limits.max_entries, limits.max_bytes)
-                )
+                if self.split_room is None:
+                    limits = archive_limits()  # the budget of the whole upload, as unpacking counts it
+                    self.split_room = SplitLimits(limits.max_entries, limits.max_bytes)
+                self.splitter = ZipSplitter(self.file.file, self.file.new_entries_folder(), self.split_room)
         if self.splitter is not None:
             self.splitter.write(raw_data)
         else:
@@ -164,6 +165,10 @@ class StagingUploadHandler(FileUploadHandler):
             self.hash.update(self.first_bytes)
         if self.splitter is not None:
             self.file.split_entries = self.splitter.close()
+            self.split_room = SplitLimits(
+                self.split_room.max_entries - len(self.file.split_entries),
+                self.split_room.max_bytes - self.splitter.split_bytes,
+            )
         else:
             self.file.sha256 = self.hash.hexdigest()
         self.file.seek(0)

@@ -4,7 +4,8 @@ An upload's bytes are then written once. The archive file keeps its local header
 entries and its table of contents at their offsets, with a hole (nothing written) where each stored
 entry's bytes were; those bytes go to the entry's own file, hashed (SHA-256 and CRC-32) on the way.
 Unpacking (`archives.unpack_sources`) reads the table of contents as ever and takes an entry's file
-instead of extracting it when the table agrees with what arrived (offset, name, size, CRC-32).
+instead of extracting it when the table agrees with what arrived (offset, name, size), checking its
+CRC-32 as extracting would.
 
 Local headers are followed one after the other from the first byte. Where that stops being possible
 (a data descriptor, whose sizes come after the bytes; Zip64 sizes; anything that is not a local
