@@ -186,3 +186,34 @@ def test_a_failed_upload_leaves_the_pending_file_another_upload_waits_with(priva
         services.upload_ingest(owner=owner, files=uploaded(SEED_FILE), request=HALF)
     assert waiting.read_bytes() == SEED_FILE.read_bytes()
     assert not Instance.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_zip_upload_cut_by_a_crash_leaves_staging_leftovers_check_storage_removes(private_media, capsys):
+    """A process killed while a zip arrives never closes its files: the archive file and the folder of
+    the entries split out of it stay in staging until check_storage removes them."""
+    import io
+    import zipfile
+
+    from volumes.upload_handlers import StagingUploadHandler
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for path in PHANTOM_SLICES[:3]:
+            archive.write(path, path.name)
+    raw = buffer.getvalue()
+    handler = StagingUploadHandler()
+    handler.new_file("files", "a.zip", "application/zip", len(raw))
+    handler.receive_data_chunk(raw[: len(raw) // 2], 0)  # then the process dies: nothing is closed
+    staging = services.staging_dir()
+    left = sorted(p.name for p in staging.iterdir())
+    assert sorted(name.rsplit(".", 1)[1] for name in left) == ["entries", "part"]
+    entries = next(staging.glob("*.entries"))
+    assert len(list(entries.iterdir())) == 2  # the first entry whole, the second cut
+
+    with pytest.raises(SystemExit):
+        call_command("check_storage", "--min-age", "0")
+    assert sorted(line.split(": ")[1].split(" (")[0] for line in capsys.readouterr().out.splitlines()[:-1]) == left
+    call_command("check_storage", "--min-age", "0", "--repair")
+    assert list(staging.iterdir()) == []
+    handler.file.close()  # this process lives on: its file objects, of files already deleted

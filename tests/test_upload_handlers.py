@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from volumes import services
 from volumes.models import Instance, Measurement, Upload
+from volumes.upload_handlers import StagingUploadHandler
 
 from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOXELS
 
@@ -125,20 +126,28 @@ def test_a_whole_body_over_the_socket_is_measured(live_server, ada, private_medi
     assert not any((private_media / "staging").rglob("*.part"))
 
 
+def record_staged_inodes(monkeypatch) -> list[int]:
+    """The inodes of the files the upload handler wrote: each uploaded file, or a zip's split-out entries."""
+    inodes = []
+    real_complete = StagingUploadHandler.file_complete
+
+    def recording_complete(self, file_size):
+        file = real_complete(self, file_size)
+        if file.split_entries is None:
+            inodes.append(os.stat(file.temporary_file_path()).st_ino)
+        else:
+            inodes.extend(os.stat(entry.path).st_ino for entry in file.split_entries.values())
+        return file
+
+    monkeypatch.setattr(StagingUploadHandler, "file_complete", recording_complete)
+    return inodes
+
+
 @pytest.mark.django_db
 def test_uploaded_files_are_hashed_as_they_arrive_and_moved_not_copied(
     client, django_capture_on_commit_callbacks, private_media, monkeypatch
 ):
-    from django.core.files.storage import filesystem
-
-    moved_inodes = []
-    real_move = filesystem.file_move_safe
-
-    def recording_move(old, new, *args, **kwargs):
-        moved_inodes.append(os.stat(old).st_ino)
-        return real_move(old, new, *args, **kwargs)
-
-    monkeypatch.setattr(filesystem, "file_move_safe", recording_move)
+    staged_inodes = record_staged_inodes(monkeypatch)
     client.force_login(get_user_model().objects.create_user("bob", password=PASSWORD))
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
@@ -149,7 +158,41 @@ def test_uploaded_files_are_hashed_as_they_arrive_and_moved_not_copied(
     assert instance.sha256 == hashlib.sha256(SEED_FILE.read_bytes()).hexdigest()
     assert instance.file.name == f"instances/{instance.sha256[:2]}/{instance.sha256}.dcm"
     stored = private_media / instance.file.name
-    assert moved_inodes == [stored.stat().st_ino]  # renamed into place: the same bytes on disk, not a copy
+    assert staged_inodes == [stored.stat().st_ino]  # renamed into place: the same bytes on disk, not a copy
+    assert stored.stat().st_mode & 0o777 == 0o600
+    assert [p for p in (private_media / "staging").rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.django_db
+def test_a_stored_zips_entries_are_written_once_as_they_arrive_and_a_deflated_one_is_extracted(
+    client, django_capture_on_commit_callbacks, private_media, monkeypatch
+):
+    import io
+    import zipfile
+
+    slices = sorted(p for p in PHANTOM_DIR.iterdir() if p.name.startswith("I"))[:6]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in slices[:-1]:
+            archive.write(path, f"series/{path.name}", compress_type=zipfile.ZIP_STORED)
+        archive.write(slices[-1], f"series/{slices[-1].name}", compress_type=zipfile.ZIP_DEFLATED)
+    staged_inodes = record_staged_inodes(monkeypatch)
+    client.force_login(get_user_model().objects.create_user("bo", password=PASSWORD))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("volumes:api-measurement-list"), {"files": [SimpleUploadedFile("series.zip", buffer.getvalue())]}
+        )
+    assert response.status_code == 202, response.content[:300]
+    assert response.json()["skipped_count"] == 0
+    stored = {row.original_name: row for row in Instance.objects.all()}
+    assert sorted(stored) == [f"series.zip/series/{path.name}" for path in slices]
+    for path in slices:
+        row = stored[f"series.zip/series/{path.name}"]
+        assert row.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert (private_media / row.file.name).read_bytes() == path.read_bytes()
+    inodes = [(private_media / stored[f"series.zip/series/{path.name}"].file.name).stat().st_ino for path in slices]
+    assert sorted(staged_inodes) == sorted(inodes[:-1])  # the stored entries: written once, then renamed
+    assert Measurement.objects.get().state == Measurement.State.DONE
     assert [p for p in (private_media / "staging").rglob("*") if p.is_file()] == []
 
 
@@ -291,3 +334,65 @@ def test_an_archive_of_encrypted_files_counts_them_not_zero(client):
     body = response.json()
     assert body["error"] == "None of the 3 files holds an image that can be measured."
     assert body["skipped_reasons"] == {"encrypted inside the zip archive: send the files without a password": 3}
+
+
+@pytest.mark.django_db
+def test_a_staging_folder_on_another_disk_has_its_files_copied_into_storage(
+    client, django_capture_on_commit_callbacks, private_media, monkeypatch
+):
+    import errno
+
+    real_rename = os.rename
+
+    def across_disks(source, target):
+        if "instances" in str(target):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", across_disks)
+    client.force_login(get_user_model().objects.create_user("cal", password=PASSWORD))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("volumes:api-measurement-list"), {"files": [SimpleUploadedFile("a.dcm", SEED_FILE.read_bytes())]}
+        )
+    assert response.status_code == 202
+    instance = Instance.objects.get()
+    stored = private_media / instance.file.name
+    assert stored.read_bytes() == SEED_FILE.read_bytes()
+    assert stored.stat().st_mode & 0o777 == 0o600
+    assert Measurement.objects.get().voxels_above == SEED_VOXELS
+    assert [p for p in (private_media / "staging").rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.django_db
+def test_the_archives_of_one_upload_split_out_no_more_entries_than_its_budget(client, settings, monkeypatch):
+    """Many zips in one body cannot make the handler write more files than unpacking would allow."""
+    import io
+    import zipfile
+
+    settings.VOLUMES_ARCHIVE_MAX_ENTRIES = 5
+    archives = []
+    for number in range(3):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for i in range(3):
+                archive.writestr(f"{number}-{i}.txt", b"not dicom")
+        archives.append(SimpleUploadedFile(f"{number}.zip", buffer.getvalue()))
+    split_counts = []
+    real_complete = StagingUploadHandler.file_complete
+
+    def counting_complete(self, file_size):
+        file = real_complete(self, file_size)
+        split_counts.append(len(file.split_entries))
+        return file
+
+    monkeypatch.setattr(StagingUploadHandler, "file_complete", counting_complete)
+    client.force_login(get_user_model().objects.create_user("di", password=PASSWORD))
+    response = client.post(reverse("volumes:api-measurement-list"), {"files": archives})
+    assert split_counts == [3, 2, 0]
+    assert response.status_code == 400
+    body = response.json()
+    assert body["skipped_reasons"] == {
+        "not a DICOM file (no DICOM preamble or header)": 3,
+        "a zip archive with more than 5 files in the archives (VOLUMES_ARCHIVE_MAX_ENTRIES): left out whole": 2,
+    }

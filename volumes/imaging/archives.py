@@ -3,7 +3,8 @@
 An archive says how large its files are, but says it freely: the budget counts the bytes actually
 written, as they come, and stops an archive the moment it exceeds a limit. Entries whose compressed
 bytes overlap (the "overlapping" zip bomb), links, encrypted entries and nesting beyond the depth are
-refused, and nothing is written when the disk would fall below its reserve.
+refused, and nothing is written when the disk would fall below its reserve. A stored entry that was
+split out to a file of its own as the upload arrived (zip_split) is taken from there, counted the same.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .sources import Skipped, SourceFile
+from .zip_split import SplitEntry
 
 MiB = 1024 * 1024
 CHUNK_BYTES = MiB
@@ -153,14 +155,22 @@ def unpack_archive(source: SourceFile, depth: int, budget: Budget, files: list[S
                 if reason:
                     skipped.append(Skipped(name, reason))
                     continue
-                target = budget.new_path()
-                try:
-                    archive_written = extract(archive, member, target, budget, archive_written, archive_size)
-                except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, OSError) as error:
-                    target.unlink(missing_ok=True)
-                    skipped.append(Skipped(name, f"could not be extracted from the zip archive ({error})"))
-                    continue
-                inner = SourceFile(name=name, path=target)
+                split = (source.split_entries or {}).get(member.header_offset)
+                if split is not None and split_agrees(split, member):
+                    if split.crc32 != member.CRC:
+                        skipped.append(Skipped(name, f"could not be extracted from the zip archive (Bad CRC-32 for file {member.filename!r})"))
+                        continue
+                    archive_written = take_split(split, budget, archive_written, archive_size)
+                    target, sha256 = split.path, split.sha256
+                else:
+                    target, sha256 = budget.new_path(), ""
+                    try:
+                        archive_written = extract(archive, member, target, budget, archive_written, archive_size)
+                    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, OSError) as error:
+                        target.unlink(missing_ok=True)
+                        skipped.append(Skipped(name, f"could not be extracted from the zip archive ({error})"))
+                        continue
+                inner = SourceFile(name=name, path=target, sha256=sha256)
                 if starts_like_zip(target):
                     unpack_archive(inner, depth + 1, budget, files, skipped)
                     target.unlink(missing_ok=True)
@@ -181,6 +191,27 @@ def extract(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, bud
             archive_written += len(chunk)
             budget.take_bytes(len(chunk), archive_written, archive_size)
             dst.write(chunk)
+
+
+def split_agrees(split: SplitEntry, member: zipfile.ZipInfo) -> bool:
+    """Whether the table of contents describes the entry that was split out at its offset as it arrived."""
+    return (
+        member.compress_type == zipfile.ZIP_STORED
+        and member.compress_size == member.file_size == split.size
+        and member.orig_filename == split.name
+    )
+
+
+def take_split(split: SplitEntry, budget: Budget, archive_written: int, archive_size: int) -> int:
+    """Count an entry already split out to its own file (zip_split) as if extracted; the bytes so far.
+
+    Nothing more is written, but nothing is taken either while the disk is below its reserve.
+    """
+    budget.check_disk(0)
+    budget.written.append(split.path)
+    archive_written += split.size
+    budget.take_bytes(split.size, archive_written, archive_size)
+    return archive_written
 
 
 def entry_refusal(member: zipfile.ZipInfo) -> str | None:

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from .zip_split import SplitEntry
 
 
 @dataclass(frozen=True)
@@ -13,6 +15,11 @@ class SourceFile:
 
     name: str
     path: Path
+    sha256: str = ""
+    """Its SHA-256 when computed as it arrived; empty when unknown."""
+    split_entries: Mapping[int, SplitEntry] | None = field(default=None, compare=False)
+    """A zip archive whose stored entries were written to files of their own as it arrived (zip_split),
+    by the offset of their local header; the archive file has holes in their place."""
 
 
 @dataclass(frozen=True)

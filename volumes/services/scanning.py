@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from django.conf import settings
@@ -28,6 +28,8 @@ class Scan:
     volumes: list[VolumeImages]
     skipped: list[Skipped]
     files: int
+    digests: dict[Path, str] = field(default_factory=dict)
+    """The SHA-256 of the files whose digest was computed as they arrived, by path."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ def sources_scan(
             continue
         seen[image.sop_instance_uid] = image.name
         images.append(image)
-    return Scan(volumes=split_into_volumes(images), skipped=skipped, files=len(files))
+    digests = {file.path: file.sha256 for file in files if file.sha256}
+    return Scan(volumes=split_into_volumes(images), skipped=skipped, files=len(files), digests=digests)
 
 
 def paths_measure(*, paths: list[Path], request: ThresholdRequest, masks: MaskFiles | None = None) -> PathsReport:

@@ -2,13 +2,14 @@
 
 An upload's files arrive in the staging folder (`staging_dir`, on the media folder's file system). The
 files to keep are renamed to `staging/pending/<sha256>.dcm` inside the transaction that writes their
-rows; once it has committed they are moved into storage (`FileSystemStorage.save` renames a file
-that has `temporary_file_path()`; another storage reads it once). A crash before the commit leaves
+rows; once it has committed they are moved into storage (renamed into a storage on this disk;
+another storage reads it once). A crash before the commit leaves
 only pending files without rows; a crash after it, rows whose files still wait in `pending/`: both are
 what `manage.py check_storage` finds and repairs (`storage_check`).
 """
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -71,6 +72,14 @@ def pending_store(*, digest: str) -> None:
     """Move a pending file into storage under its content's name; drop it when that name is stored already."""
     source = pending_path(digest)
     name = instance_file_name(digest)
+    target = storage_local_path(name)
+    if target is not None:
+        try:
+            file_move_into(source, target)
+            return
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise  # else VOLUMES_STAGING_DIR lies on another disk: the storage copies it
     try:
         if not default_storage.exists(name):
             with open(source, "rb") as f:
@@ -85,3 +94,29 @@ def pending_store(*, digest: str) -> None:
 
 def pending_discard(*, digest: str) -> None:
     pending_path(digest).unlink(missing_ok=True)
+
+
+def storage_local_path(name: str) -> Path | None:
+    """Where the default storage keeps `name` on this host's disk; None for a storage without paths (S3)."""
+    try:
+        return Path(default_storage.path(name))
+    except NotImplementedError:
+        return None
+
+
+def file_move_into(source: Path, target: Path) -> None:
+    """Rename a pending file to its place in a storage on this disk, as `FileSystemStorage.save` would
+    with several times the work (it checks the name, the path and the file again). A file already
+    there has the same content (the name is its SHA-256): replacing it changes nothing."""
+    try:
+        os.rename(source, target)
+    except FileNotFoundError:
+        if not source.exists():  # moved meanwhile by another upload of the same content
+            if target.exists():
+                return
+            raise
+        private_folder(target.parent)
+        os.rename(source, target)
+    mode = getattr(default_storage, "file_permissions_mode", None)
+    if mode is not None:
+        os.chmod(target, mode)

@@ -33,6 +33,9 @@ from .storing import (
 SKIPPED_NAMES_KEPT = 100
 """How many skipped files an upload keeps by name (with their reasons); the rest are only counted."""
 
+INSERT_BATCH_ROWS = 500
+"""Instance rows inserted by one statement (SQLite allows 32,766 values in one; a row has 9)."""
+
 SKIPPED_REASONS_KEPT = 20
 """How many distinct reasons an upload counts apart; rarer ones are counted together."""
 
@@ -83,8 +86,7 @@ def upload_ingest(*, owner, files: Iterable, request: ThresholdRequest) -> Uploa
     holds a measurable image. Files that cannot be measured are kept on the Upload as skipped.
     """
     with UPLOAD_TURNS, tempfile.TemporaryDirectory(prefix="upload-", dir=staging_dir()) as workdir:
-        digests: dict[Path, str] = {}
-        sources = [stage_uploaded_file(f, index, Path(workdir), digests) for index, f in enumerate(files)]
+        sources = [stage_uploaded_file(f, index, Path(workdir)) for index, f in enumerate(files)]
         if not sources:
             raise UploadRejected("No files were sent.", [])
         try:
@@ -94,17 +96,20 @@ def upload_ingest(*, owner, files: Iterable, request: ThresholdRequest) -> Uploa
         scan = scan_deidentify(scan=scan, workdir=Path(workdir))  # when VOLUMES_DEIDENTIFY: before anything is stored
         if not scan.volumes:
             raise UploadRejected(rejection_message(scan), scan.skipped)
-        return store_scan(owner=owner, scan=scan, request=request, digests=digests)
+        return store_scan(owner=owner, scan=scan, request=request)
 
 
-def stage_uploaded_file(uploaded, index: int, workdir: Path, digests: dict[Path, str]) -> SourceFile:
-    """A path on disk for an uploaded file: where the staging handler streamed it (hash known), else a copy."""
+def stage_uploaded_file(uploaded, index: int, workdir: Path) -> SourceFile:
+    """A path on disk for an uploaded file: where the staging handler streamed it (hash known, a zip's
+    stored entries split out), else a copy."""
     name = uploaded.name or f"file-{index + 1}"
     if hasattr(uploaded, "temporary_file_path"):
-        path = Path(uploaded.temporary_file_path())
-        if getattr(uploaded, "sha256", ""):
-            digests[path] = uploaded.sha256
-        return SourceFile(name=name, path=path)
+        return SourceFile(
+            name=name,
+            path=Path(uploaded.temporary_file_path()),
+            sha256=getattr(uploaded, "sha256", ""),
+            split_entries=getattr(uploaded, "split_entries", None),
+        )
     target = workdir / f"uploaded-{index}"
     with open(target, "wb") as out:
         for chunk in uploaded.chunks():
@@ -122,7 +127,7 @@ def rejection_message(scan: Scan) -> str:
     return f"None of the {scan.files or len(scan.skipped):,} files holds an image that can be measured."
 
 
-def store_scan(*, owner, scan: Scan, request: ThresholdRequest, digests: dict[Path, str]) -> Upload:
+def store_scan(*, owner, scan: Scan, request: ThresholdRequest) -> Upload:
     """The rows in one transaction, the files renamed to wait for them; once it commits, the files moved
     into place, then the measurements queued. On any failure before the commit, nothing stays."""
     skipped = list(scan.skipped)
@@ -135,7 +140,7 @@ def store_scan(*, owner, scan: Scan, request: ThresholdRequest, digests: dict[Pa
             upload.save()
             measurements = []
             for volume in scan.volumes:
-                series = series_store(owner=owner, volume=volume, digests=digests, pending=pending, skipped=skipped)
+                series = series_store(owner=owner, volume=volume, digests=scan.digests, pending=pending, skipped=skipped)
                 measurement = Measurement(
                     series=series,
                     upload=upload,
@@ -194,7 +199,7 @@ def series_store(
         },
     )
     stored = dict(series.instances.values_list("sop_instance_uid", "sha256"))
-    added = False
+    added: list[Instance] = []
     for image in volume.images:
         digest = digests.get(image.path) or file_sha256(image.path)
         if image.sop_instance_uid in stored:
@@ -216,10 +221,12 @@ def series_store(
             sha256=digest,
             size_bytes=image.path.stat().st_size,
         )
-        instance.full_clean()
-        instance.save()
+        # Checked here without a query a row: the series was just fetched or created, and `stored`
+        # holds its SOP Instance UIDs (the unique constraint), then inserted together.
+        instance.full_clean(exclude=["series"], validate_constraints=False)
+        added.append(instance)
         stored[image.sop_instance_uid] = digest
-        added = True
+    Instance.objects.bulk_create(added, batch_size=INSERT_BATCH_ROWS)
     if added and series.histogram:
         # New slices change the volume: the histograms are built again at the next measurement.
         for stored_file in (series.histogram, series.body, series.body_histogram):
