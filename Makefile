@@ -30,7 +30,7 @@ run: migrate
 	$(PY) manage.py ensure_account --url http://$(HOST):$(PORT)/
 	$(PY) manage.py supervise \
 	    "web=$(VENV)/bin/gunicorn dicomsite.wsgi --bind $(HOST):$(PORT)" \
-	    "worker=$(PY) manage.py measure_worker --no-reload --interval 0.5"
+	    "worker=$(PY) manage.py measure_worker --no-reload --interval 0.2"
 
 worker: migrate
 	$(PY) manage.py measure_worker --no-reload
