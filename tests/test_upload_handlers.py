@@ -143,17 +143,22 @@ def record_staged_inodes(monkeypatch) -> list[int]:
     return inodes
 
 
+def seed_stored_by(client, username: str, capture_on_commit) -> None:
+    """A new user uploads the seed slice through the API; its files are placed as the commit places them."""
+    client.force_login(get_user_model().objects.create_user(username, password=PASSWORD))
+    with capture_on_commit(execute=True):
+        response = client.post(
+            reverse("volumes:api-measurement-list"), {"files": [SimpleUploadedFile("a.dcm", SEED_FILE.read_bytes())]}
+        )
+    assert response.status_code == 202
+
+
 @pytest.mark.django_db
 def test_uploaded_files_are_hashed_as_they_arrive_and_moved_not_copied(
     client, django_capture_on_commit_callbacks, private_media, monkeypatch
 ):
     staged_inodes = record_staged_inodes(monkeypatch)
-    client.force_login(get_user_model().objects.create_user("bob", password=PASSWORD))
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            reverse("volumes:api-measurement-list"), {"files": [SimpleUploadedFile("a.dcm", SEED_FILE.read_bytes())]}
-        )
-    assert response.status_code == 202
+    seed_stored_by(client, "bob", django_capture_on_commit_callbacks)
     instance = Instance.objects.get()
     assert instance.sha256 == hashlib.sha256(SEED_FILE.read_bytes()).hexdigest()
     assert instance.file.name == f"instances/{instance.sha256[:2]}/{instance.sha256}.dcm"
@@ -350,12 +355,7 @@ def test_a_staging_folder_on_another_disk_has_its_files_copied_into_storage(
         return real_rename(source, target)
 
     monkeypatch.setattr(os, "rename", across_disks)
-    client.force_login(get_user_model().objects.create_user("cal", password=PASSWORD))
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            reverse("volumes:api-measurement-list"), {"files": [SimpleUploadedFile("a.dcm", SEED_FILE.read_bytes())]}
-        )
-    assert response.status_code == 202
+    seed_stored_by(client, "cal", django_capture_on_commit_callbacks)
     instance = Instance.objects.get()
     stored = private_media / instance.file.name
     assert stored.read_bytes() == SEED_FILE.read_bytes()
