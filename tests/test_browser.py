@@ -12,7 +12,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -94,6 +98,15 @@ def wait_for(browser, condition):
     return WebDriverWait(
         browser, PAGE_WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
     ).until(condition)
+
+
+def click(browser, by: str, value: str) -> None:
+    """Click the element once it takes the click: while the page still lays itself out (a picture
+    loading moves what lies below it), another element may be where it was a moment before."""
+    WebDriverWait(
+        browser, PAGE_WAIT_SECONDS,
+        ignored_exceptions=(ElementClickInterceptedException, StaleElementReferenceException, NoSuchElementException),
+    ).until(lambda b: b.find_element(by, value).click() or True)
 
 
 def screenshot(browser, name: str) -> None:

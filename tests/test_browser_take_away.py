@@ -20,7 +20,7 @@ from volumes.models import Measurement
 
 from .conftest import SEED_FILE, SEED_VOXELS
 from .test_accessibility import save_screenshot
-from .test_browser import BROWSER_MISSING, PASSWORD, USERNAME, browser, user, wait_for  # noqa: F401 (fixtures)
+from .test_browser import BROWSER_MISSING, PASSWORD, USERNAME, browser, click, user, wait_for  # noqa: F401 (fixtures)
 
 DOWNLOAD_WAIT_SECONDS = 60
 """How long to wait for a download to finish: patience, not an assertion."""
@@ -62,17 +62,17 @@ def test_the_mask_and_the_history_download_from_the_pages(browser, live_server, 
     sign_in(browser, live_server)
     browser.get(live_server.url + seed.get_absolute_url())
     save_screenshot(browser, "take-away-result")
-    browser.find_element(By.LINK_TEXT, "Mask as DICOM SEG").click()
+    click(browser, By.LINK_TEXT, "Mask as DICOM SEG")
     seg = pydicom.dcmread(downloaded(tmp_path, f"measurement-{seed.pk}-seg.dcm"))
     assert int(seg.pixel_array.sum()) == SEED_VOXELS
-    browser.find_element(By.LINK_TEXT, "Mask as NIfTI (.nii.gz)").click()
+    click(browser, By.LINK_TEXT, "Mask as NIfTI (.nii.gz)")
     nifti = nibabel.Nifti1Image.from_bytes(gzip.decompress(downloaded(tmp_path, f"measurement-{seed.pk}-mask.nii.gz").read_bytes()))
     assert int(np.asanyarray(nifti.dataobj).sum()) == SEED_VOXELS
-    browser.find_element(By.LINK_TEXT, "Measurement as JSON").click()
+    click(browser, By.LINK_TEXT, "Measurement as JSON")
     assert f'"voxels_above": {SEED_VOXELS}' in downloaded(tmp_path, f"measurement-{seed.pk}.json").read_text()
 
     browser.get(live_server.url + reverse("volumes:measurement-list"))
-    browser.find_element(By.LINK_TEXT, "Download as CSV").click()
+    click(browser, By.LINK_TEXT, "Download as CSV")
     deadline = time.monotonic() + DOWNLOAD_WAIT_SECONDS
     while not list(tmp_path.glob("measurements-*.csv")) and time.monotonic() < deadline:
         time.sleep(0.2)
