@@ -3,6 +3,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 
 def find_shared_data() -> Path:
@@ -72,3 +75,21 @@ def forget_volume(measurement, reason: str) -> None:
     measurement.volume_mm3 = None
     measurement.result = {**measurement.result, "volume_mm3": None, "volume_ml": None, "volume_unavailable_reason": reason}
     measurement.save(update_fields=["volume_mm3", "result"])
+
+
+@pytest.fixture
+def user(db):
+    """A person with an account (the pages' tests sign in as her)."""
+    return get_user_model().objects.create_user("ada", password="a-long-secret-1")
+
+
+@pytest.fixture
+def signed_in(client, user):
+    client.force_login(user)
+    return client
+
+
+def page_upload(client, *paths, **fields):
+    """Post files through the upload page's form, as a person does."""
+    files = [SimpleUploadedFile(path.name, path.read_bytes()) for path in paths]
+    return client.post(reverse("volumes:upload"), {"files": files, **fields})

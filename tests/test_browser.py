@@ -109,6 +109,24 @@ def click(browser, by: str, value: str) -> None:
     ).until(lambda b: b.find_element(by, value).click() or True)
 
 
+def drop(browser, paths) -> None:
+    """Drop files on the drop zone: File objects from a scratch input, carried by synthetic drag events."""
+    browser.execute_script(
+        "var input = document.createElement('input'); input.type = 'file'; input.multiple = true;"
+        "input.id = 'scratch'; document.body.appendChild(input);"
+    )
+    browser.find_element(By.ID, "scratch").send_keys("\n".join(str(p) for p in paths))
+    browser.execute_script(
+        "var transfer = new DataTransfer(), scratch = document.getElementById('scratch');"
+        "Array.prototype.forEach.call(scratch.files, function (file) { transfer.items.add(file); });"
+        "scratch.remove();"
+        "var zone = document.getElementById('dropzone');"
+        "['dragenter', 'dragover', 'drop'].forEach(function (name) {"
+        "  zone.dispatchEvent(new DragEvent(name, {bubbles: true, cancelable: true, dataTransfer: transfer}));"
+        "});"
+    )
+
+
 def screenshot(browser, name: str) -> None:
     folder = os.environ.get("BROWSER_SCREENSHOT_DIR") or SCREENSHOTS
     Path(folder).mkdir(parents=True, exist_ok=True)
@@ -164,21 +182,7 @@ def test_a_file_chosen_on_the_page_is_measured_shown_and_listed(signed_in, live_
 
 def test_a_file_dropped_on_the_drop_zone_is_measured(signed_in):
     browser = signed_in
-    # A drop carries File objects: take them from a scratch input, then dispatch the drop events with them.
-    browser.execute_script(
-        "var input = document.createElement('input'); input.type = 'file'; input.multiple = true;"
-        "input.id = 'scratch'; document.body.appendChild(input);"
-    )
-    browser.find_element(By.ID, "scratch").send_keys(str(SEED_FILE))
-    browser.execute_script(
-        "var transfer = new DataTransfer(), scratch = document.getElementById('scratch');"
-        "Array.prototype.forEach.call(scratch.files, function (file) { transfer.items.add(file); });"
-        "scratch.remove();"
-        "var zone = document.getElementById('dropzone');"
-        "['dragenter', 'dragover', 'drop'].forEach(function (name) {"
-        "  zone.dispatchEvent(new DragEvent(name, {bubbles: true, cancelable: true, dataTransfer: transfer}));"
-        "});"
-    )
+    drop(browser, [SEED_FILE])
     wait_for(browser, lambda b: "1 file" in b.find_element(By.ID, "selection").text)
     screenshot(browser, "upload-dropped")
     submit_and_wait(browser, "volume")

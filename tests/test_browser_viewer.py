@@ -12,6 +12,7 @@ from volumes.models import Measurement
 
 from .conftest import PHANTOM_DIR, PHANTOM_VOXELS
 from .test_browser import (  # noqa: F401 (fixtures)
+    drop,
     BROWSER_MISSING,
     browser,
     screenshot,
@@ -32,24 +33,6 @@ def text_of(browser, element_id: str) -> str:
 
 def attribute(browser, element_id: str, name: str) -> str:
     return browser.find_element(By.ID, element_id).get_attribute(name) or ""
-
-
-def drop(browser, paths) -> None:
-    """Drop files on the drop zone: File objects from a scratch input, carried by synthetic drag events."""
-    browser.execute_script(
-        "var input = document.createElement('input'); input.type = 'file'; input.multiple = true;"
-        "input.id = 'scratch'; document.body.appendChild(input);"
-    )
-    browser.find_element(By.ID, "scratch").send_keys("\n".join(str(p) for p in paths))
-    browser.execute_script(
-        "var transfer = new DataTransfer(), scratch = document.getElementById('scratch');"
-        "Array.prototype.forEach.call(scratch.files, function (file) { transfer.items.add(file); });"
-        "scratch.remove();"
-        "var zone = document.getElementById('dropzone');"
-        "['dragenter', 'dragover', 'drop'].forEach(function (name) {"
-        "  zone.dispatchEvent(new DragEvent(name, {bubbles: true, cancelable: true, dataTransfer: transfer}));"
-        "});"
-    )
 
 
 def finish_queued_measurement() -> Measurement:

@@ -5,7 +5,6 @@ import json
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
@@ -13,26 +12,11 @@ from volumes import services
 from volumes.models import Instance, Measurement, Series, Study, Upload
 
 from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOLUME_MM3, SEED_VOXELS, forget_volume
+from .conftest import page_upload as upload
 
 pytestmark = pytest.mark.django_db
 
 PHANTOM_SLICES = sorted(p for p in PHANTOM_DIR.iterdir() if p.name.startswith("I"))[:3]
-
-
-@pytest.fixture
-def user(db):
-    return get_user_model().objects.create_user("ada", password="a-long-secret-1")
-
-
-@pytest.fixture
-def signed_in(client, user):
-    client.force_login(user)
-    return client
-
-
-def upload(client, *paths, **fields):
-    files = [SimpleUploadedFile(path.name, path.read_bytes()) for path in paths]
-    return client.post(reverse("volumes:upload"), {"files": files, **fields})
 
 
 @pytest.fixture

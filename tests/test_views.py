@@ -9,24 +9,9 @@ from django.urls import reverse
 from volumes.models import Instance, Measurement, Series, Study, Upload
 
 from .conftest import INVALID_FILES, PHANTOM_DIR, SEED_FILE, SEED_VOXELS
+from .conftest import page_upload as upload
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def user(db):
-    return get_user_model().objects.create_user("ada", password="a-long-secret-1")
-
-
-@pytest.fixture
-def signed_in(client, user):
-    client.force_login(user)
-    return client
-
-
-def upload(client, *paths, **fields):
-    files = [SimpleUploadedFile(path.name, path.read_bytes()) for path in paths]
-    return client.post(reverse("volumes:upload"), {"files": files, **fields})
 
 
 def test_upload_page_needs_sign_in(client):
