@@ -24,7 +24,7 @@ def export_once(folder: Path, kind: str) -> None:
     import nibabel  # noqa: F401
 
     from volumes.imaging import export
-    from volumes.imaging.geometry import split_into_volumes
+    from volumes.imaging.grouping import split_into_volumes
     from volumes.imaging.histograms import histogram_volume
     from volumes.imaging.measure import measure_histogram
     from volumes.imaging.thresholds import ThresholdRequest

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import phantom  # noqa: E402
 
 from volumes.imaging.body import measure_body  # noqa: E402
-from volumes.imaging.geometry import split_into_volumes  # noqa: E402
+from volumes.imaging.grouping import split_into_volumes  # noqa: E402
 from volumes.imaging.histograms import VolumeHistogram, histogram_volume  # noqa: E402
 from volumes.imaging.measure import measure_histogram  # noqa: E402
 from volumes.imaging.reader import read_images

@@ -131,8 +131,8 @@ if IS_SQLITE:
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-# Each request thread keeps its connection: opening one costs a request 1–2 ms of CPU on SQLite, and a
-# new server process on PostgreSQL (README, "Load": page p95 352 → 233 ms kept). So PostgreSQL's
+# Each request thread keeps its connection: opening one costs a request CPU on SQLite, and a new server
+# process on PostgreSQL (README, "Figures behind the code"). So PostgreSQL's
 # max_connections (100 by default) must exceed gunicorn's processes × threads (2 × 16) plus the workers.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=600)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from volumes.imaging.geometry import split_into_volumes
+from volumes.imaging.grouping import split_into_volumes
 from volumes.imaging.histograms import MeasurementError, histogram_volume
 from volumes.imaging.measure import SeriesMeasurement, measure_histogram
 from volumes.imaging.reader import read_images

@@ -363,7 +363,7 @@ def test_a_time_point_missing_a_slice_is_measured_and_said(tmp_path):
 def test_stored_histograms_carry_every_time_point_and_older_ones_load_as_one(tmp_path):
     import io
 
-    from volumes.imaging.geometry import split_into_volumes
+    from volumes.imaging.grouping import split_into_volumes
     from volumes.imaging.histograms import VolumeHistogram, histogram_volume
     from volumes.imaging.measure import measure_histogram
     from volumes.imaging.thresholds import ThresholdRequest

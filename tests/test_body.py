@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from volumes.imaging.body import Body, find_body, measure_body, value_indexer
-from volumes.imaging.geometry import split_into_volumes
+from volumes.imaging.grouping import split_into_volumes
 from volumes.imaging.histograms import histogram_volume
 from volumes.imaging.measure import measure_histogram
 from volumes.imaging.reader import read_images

@@ -20,7 +20,7 @@ from volumes.imaging.export import (
     seg_bytes,
     stack_mask,
 )
-from volumes.imaging.geometry import split_into_volumes
+from volumes.imaging.grouping import split_into_volumes
 from volumes.imaging.histograms import histogram_volume
 from volumes.imaging.measure import measure_histogram
 from volumes.imaging.reader import read_images

@@ -17,7 +17,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRBigEndian, JPEGLSLossless, RLELossless
 
 from volumes import services
-from volumes.imaging.geometry import VolumeImages, split_into_volumes
+from volumes.imaging.grouping import VolumeImages, split_into_volumes
 from volumes.imaging.histograms import VolumeHistogram, histogram_volume
 from volumes.imaging.measure import measure_histogram
 from volumes.imaging.reader import read_images

@@ -29,7 +29,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from volumes.imaging.geometry import split_into_volumes
+from volumes.imaging.grouping import split_into_volumes
 from volumes.imaging.histograms import histogram_volume
 from volumes.imaging.measure import measure_histogram
 from volumes.imaging.reader import read_image

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from .imaging.geometry import volume_description
+from .imaging.grouping import volume_description
 from .imaging.thresholds import MODES, ThresholdRequest
 
 

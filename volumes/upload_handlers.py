@@ -60,8 +60,8 @@ class BodyCounter:
     read and keeping the last few (to see the final boundary).
 
     Django's parser asks for a chunk (64 KiB) at a time. Gunicorn's body reader copies what it holds
-    ahead (up to 1 MiB) on every read: read 64 KiB at a time, a large body cost it about ten times
-    the CPU it costs read READ_BYTES at a time (README: "An upload, piece by piece").
+    ahead (up to 1 MiB) on every read: read 64 KiB at a time, a large body cost it many times the
+    CPU it costs read READ_BYTES at a time (README: "An upload, piece by piece").
     """
 
     READ_BYTES = 4 * 1024 * 1024

@@ -1,6 +1,6 @@
 // The result page while queued or running: poll the small status endpoint every POLL_MS and, once
 // the measurement has finished, fetch the page again and swap its head and result in place (within
-// about 0.3 s of the end). Nothing else on the page is touched, so what the user is typing in the
+// a poll of the end). Nothing else on the page is touched, so what the user is typing in the
 // remeasure form stays. Then the event "measurement:shown" tells the viewer and the live threshold
 // to start.
 (function () {

@@ -93,7 +93,7 @@ def label_slice(modality: np.ndarray, threshold: float) -> np.ndarray:
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
     """`mask` with every region it encloses filled: what binary_fill_holes gives, from one labelling
-    of the outside instead of dilations repeated until nothing changes (several times faster at 512²)."""
+    of the outside instead of dilations repeated until nothing changes (faster at 512²)."""
     outside, _ = ndimage.label(~mask, STRUCTURE_2D)
     edges = np.concatenate([outside[0], outside[-1], outside[:, 0], outside[:, -1]])
     open_to_edge = np.zeros(int(outside.max()) + 1, dtype=bool)
@@ -193,7 +193,7 @@ def value_indexer(values: np.ndarray):
     """A function giving the index into `values` (ascending, distinct) of each of an array of them.
 
     Whole-numbered values spanning fewer than TABLE_MAX_SPAN (CT in HU) are looked up in a table,
-    about ten times faster than a binary search per voxel; others are searched.
+    faster than a binary search per voxel (README, "Figures behind the code"); others are searched.
     """
     low, high = float(values[0]), float(values[-1])
     if high - low < TABLE_MAX_SPAN and np.array_equal(values, np.rint(values)):
@@ -206,8 +206,8 @@ def value_indexer(values: np.ndarray):
 def measure_body(histogram: VolumeHistogram, stack: SliceStack) -> tuple[Body, VolumeHistogram]:
     """Find the body of a volume and the histogram of the voxels inside it: two passes over the pixels.
 
-    One process: runs of slices handed to the decoding processes measured slower on this 2-core
-    machine (150 slices: 9.9 and 13.9 s against 6.9 and 10.2 s in one, bench/viewer.py).
+    One process: runs of slices handed to the decoding processes measured slower on a 2-core
+    machine (bench/viewer.py; README, "Figures behind the code").
     """
     if len(histogram.time_points) > 1:
         raise MeasurementError(

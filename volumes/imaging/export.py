@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from .geometry import VolumeImages, build_stack, normal_of
+from .geometry import build_stack, normal_of
+from .grouping import VolumeImages
 from .histograms import TABLE_MAX_SPAN, VolumeHistogram, modality_values
 from .images import DicomImage, NotAnImage
 from .measure import SeriesMeasurement
@@ -113,7 +114,7 @@ def counted_table(stored: np.ndarray, slope: float, intercept: float, values: np
     """(rows, columns) bool: whether each stored value's modality value is one `above` marks.
 
     Integer stored values go through a table over their span (one search per distinct value, not per
-    pixel: 30 ms a 512×512 slice → 3); None when a value is not among `values`.
+    pixel); None when a value is not among `values`.
     """
     if stored.dtype.kind in "iu" and int(stored.max()) - int(stored.min()) < TABLE_MAX_SPAN:
         low = int(stored.min())
@@ -167,7 +168,7 @@ def nifti_bytes(stack: StackMask) -> bytes:
     The (slice, row, column) mask in C order is already NIfTI's byte order (column fastest): it is
     handed over as a view, not copied, and written through gzip in pieces.
     """
-    import nibabel  # imported when used: 0.7 s, which every `manage.py measure` and worker would pay
+    import nibabel  # imported when used: every `manage.py measure` and worker would pay its import
 
     data = stack.mask.view(np.uint8).transpose(2, 1, 0)
     image = nibabel.Nifti1Image(data, LPS_TO_RAS @ affine_lps(stack))
@@ -176,7 +177,7 @@ def nifti_bytes(stack: StackMask) -> bytes:
     image.header.set_xyzt_units(xyz="mm")
     image.header["descrip"] = b"voxels counted by the measurement"
     buffer = io.BytesIO()
-    # Level 1: a mask of runs of 0 and 1 compresses nearly as well as at 6, in a third of the time.
+    # Level 1: a mask of runs of 0 and 1 compresses nearly as well as at 6, in less time.
     with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=0) as stream:
         image.to_stream(stream)
     return buffer.getvalue()
@@ -191,7 +192,7 @@ def seg_dataset(stack: StackMask, *, label: str, description: str, series_number
     Single-frame sources are given in stack order with their slices; a multi-frame source (one file)
     has its frames given back in the file's order. Several multi-frame files cannot form one SEG.
     """
-    import highdicom  # imported when used: 1.6 s, which every `manage.py measure` and worker would pay
+    import highdicom  # imported when used: every `manage.py measure` and worker would pay its import
     from pydicom.sr.codedict import codes
 
     paths = list(dict.fromkeys(image.path for image in stack.images))

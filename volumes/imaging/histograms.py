@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .geometry import MAX_LISTED, Stack, VolumeImages, build_stack
+from .geometry import MAX_LISTED, Stack, build_stack
+from .grouping import VolumeImages
 from .images import DicomImage, NotAnImage, StoredHistogram
 from .pixels import frame_histograms, frame_stored_values
 from .pools import parallel_map
@@ -306,8 +307,8 @@ def lookup(keys: np.ndarray, results: np.ndarray, wanted: np.ndarray) -> np.ndar
     """results[k] where keys[k] == w, for each w of `wanted` (any shape), as int32.
 
     `keys` are ascending integers spanning fewer than TABLE_MAX_SPAN: they are found through a
-    table, ten times faster than a binary search for each of the hundreds of thousands of entries
-    of a large series. None when they are not, or when a wanted value is not among them.
+    table, faster than a binary search for each of the hundreds of thousands of entries of a large
+    series (README, "Figures behind the code"). None when they are not, or when a wanted value is not among them.
     """
     if keys.dtype.kind not in "iu" or wanted.dtype.kind not in "iu" or wanted.size == 0:
         return None

@@ -24,8 +24,8 @@ from .values import read_strings
 
 @functools.cache
 def nicom():
-    """nibabel's CSA reader and mosaic wrapper, imported when the first mosaic is read: importing
-    nibabel costs every start of `manage.py measure` about 50 ms otherwise.
+    """nibabel's CSA reader and mosaic wrapper, imported when the first mosaic is read: every start of
+    `manage.py measure` would pay the import otherwise.
 
     nibabel.nicom warns on import that its readers are experimental; we use only its CSA reader and
     the mosaic geometry, and check what they give."""

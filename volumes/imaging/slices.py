@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pydicom
 
-from .geometry import VolumeImages, build_stack, normal_of
+from .geometry import build_stack, normal_of
+from .grouping import VolumeImages
 from .images import DicomImage
 from .pixels import FrameBuffer, frame_stored_values
 

@@ -11,7 +11,7 @@ from django.conf import settings
 
 from ..imaging.archives import ArchiveLimits, unpack_sources
 from ..imaging.export import ExportError, MaskFiles, stack_mask, write_mask_files
-from ..imaging.geometry import VolumeImages, split_into_volumes
+from ..imaging.grouping import VolumeImages, split_into_volumes
 from ..imaging.histograms import MeasurementError, histogram_volume
 from ..imaging.images import DicomImage
 from ..imaging.measure import SeriesMeasurement, measure_histogram

@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from ..imaging.archives import DiskSpaceLow
-from ..imaging.geometry import VolumeImages
+from ..imaging.grouping import VolumeImages
 from ..imaging.sources import Skipped, SourceFile
 from ..imaging.thresholds import ThresholdRequest
 from ..models import Instance, Measurement, Series, Study, Upload
