@@ -193,9 +193,22 @@ def test_the_invalid_files_are_listed_in_the_text_output_too():
     status, text = measure_text(*INVALID_FILES)
 
     assert status == 2
-    assert "skipped invalid.dicom: not a DICOM file (no DICOM preamble or header)" in text
-    assert "skipped not_dicom.txt: not a DICOM file (no DICOM preamble or header)" in text
+    # One reason for both: said once, then the files.
+    assert "skipped 2 files: not a DICOM file (no DICOM preamble or header)\n    invalid.dicom\n    not_dicom.txt\n" in text
     assert "0 volume(s) measured, 2 file(s) skipped" in text
+
+
+def test_a_refused_volume_is_said_once_with_its_files(tmp_path):
+    from .acquisitions_phantoms import write_volumes
+
+    write_volumes(tmp_path, [(2, {}), (5, {})])  # two volumes that nothing tells apart
+    status, text = measure_text(tmp_path)
+    assert status == 2
+    assert text.count("nothing in their headers tells them apart") == 1
+    assert "skipped 8 files: 8 images lie at 4 shared positions" in text and "; and 1 more position\n" in text
+    assert sorted(line.strip() for line in text.splitlines() if line.startswith("    ")) == sorted(
+        f"{tmp_path.name}/{path.name}" for path in tmp_path.iterdir()
+    )
 
 
 def test_one_measured_file_among_bad_ones_gives_exit_status_0(tmp_path):

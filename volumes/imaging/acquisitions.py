@@ -270,42 +270,71 @@ def split_time_points(items: list[FrameItem]) -> tuple[TimePoint, ...]:
 
     Only frames that share positions are split in time (a CT acquired in two parts that do not overlap
     stays one volume). The first key of TIME_KEYS whose time points each hold a position once is used;
-    when none does, the first that varies (the stack then refuses the positions held twice); when none
-    varies, one time point (refused likewise).
+    when none does, the one that leaves the fewest positions held twice (the first of them in TIME_KEYS),
+    and the stack refuses those positions, naming their images; when none varies, one time point
+    (refused likewise).
     """
     clusters = position_clusters(items)
     if all(len(cluster) == 1 for cluster in clusters):
         return (time_point(1, items),)
     cluster_of = {id(item): number for number, cluster in enumerate(clusters) for item in cluster}
-    fallback = None
+    fallback, fewest = None, None
     for name, ranked in TIME_KEYS:
         groups = time_groups(clusters, name, ranked)
         if groups is None:
             continue
-        if all(len({cluster_of[id(item)] for item in group}) == len(group) for group in groups):
+        held_twice = sum(len(group) - len({cluster_of[id(item)] for item in group}) for group in groups)
+        if held_twice == 0:
             return tuple(time_point(number, group) for number, group in enumerate(groups, start=1))
-        fallback = fallback or groups
+        if fewest is None or held_twice < fewest:
+            fallback, fewest = groups, held_twice
     if fallback:
         return tuple(time_point(number, group) for number, group in enumerate(fallback, start=1))
     return (time_point(1, items),)
 
 
 def time_groups(clusters: list[list[FrameItem]], name: str, ranked: bool) -> list[list[FrameItem]] | None:
-    """The frames grouped by the header value `name` (or its rank at each position), in the value's order;
-    None when a frame lacks it or it does not vary."""
+    """The frames grouped by the header value `name` (or its rank at each position, ranks_at_positions),
+    in the value's order; None when a frame lacks it, it does not vary, or its ranks cannot be told."""
     items = [item for cluster in clusters for item in cluster]
     values = [getattr(item.acquisition, name) for item in items]
     if None in values or len(set(values)) < 2:
         return None
     groups: dict = defaultdict(list)
     if ranked:
-        for cluster in clusters:
-            for rank, item in enumerate(sorted(cluster, key=lambda i: getattr(i.acquisition, name))):
-                groups[rank].append(item)
+        ranks = ranks_at_positions(clusters, name)
+        if ranks is None:
+            return None
+        for cluster, rank_of in zip(clusters, ranks):
+            for item in cluster:
+                groups[rank_of[getattr(item.acquisition, name)]].append(item)
     else:
         for item, value in zip(items, values):
             groups[value].append(item)
     return [groups[key] for key in sorted(groups)]
+
+
+def ranks_at_positions(clusters: list[list[FrameItem]], name: str) -> list[dict] | None:
+    """For each position, the time point (from 0) of each value `name` takes there: the value's rank
+    among the position's values where it holds as many as the most any holds. A position holding
+    fewer (an image missing) has each value placed at the time point whose value, over the positions
+    that hold them all, is nearest (their median), so that a missing phase does not shift the later
+    ones. Frames at one position with the same value share a time point (the stack refuses them).
+    None when a position's values fall nearer the same time point, or out of their order."""
+    distinct = [sorted({getattr(item.acquisition, name) for item in cluster}) for cluster in clusters]
+    most = max(len(values) for values in distinct)
+    full = [values for values in distinct if len(values) == most]
+    typical = [sorted(values[rank] for values in full)[len(full) // 2] for rank in range(most)]
+    ranks = []
+    for values in distinct:
+        if len(values) == most:
+            ranks.append({value: rank for rank, value in enumerate(values)})
+            continue
+        placed = [min(range(most), key=lambda rank: (abs(value - typical[rank]), rank)) for value in values]
+        if any(a >= b for a, b in zip(placed, placed[1:])):
+            return None
+        ranks.append(dict(zip(values, placed)))
+    return ranks
 
 
 def time_point(index: int, items: list[FrameItem]) -> TimePoint:

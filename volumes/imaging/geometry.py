@@ -257,7 +257,8 @@ def duplicates_refusal(order: list[int], along: np.ndarray, images, refs) -> str
         return text
 
     cases = [f"{' and '.join(label(k) for k in group)} at {along[group[0]]:.3f} mm" for group in shared[:MAX_LISTED]]
-    more = f"; and {len(shared) - MAX_LISTED} more positions" if len(shared) > MAX_LISTED else ""
+    rest = len(shared) - MAX_LISTED
+    more = f"; and {rest} more position{'s' if rest > 1 else ''}" if rest > 0 else ""
     images_at = sum(len(group) for group in shared)
     return (
         f"{images_at} images lie at {len(shared)} shared position{'s' if len(shared) > 1 else ''} along the slice "

@@ -134,8 +134,15 @@ class Command(BaseCommand):
                 self.stdout.write(self.style.ERROR(f"mask of {export['description']} not written: {export['error']}"))
             for path in export["files"]:
                 self.stdout.write(f"mask of {export['description']} written to {path}")
+        by_reason: dict[str, list[str]] = {}
         for skipped in report.skipped:
-            self.stdout.write(self.style.NOTICE(f"skipped {skipped.name}: {skipped.reason}"))
+            by_reason.setdefault(skipped.reason, []).append(skipped.name)
+        for reason, names in by_reason.items():  # a refused volume: its reason once, then its files
+            if len(names) == 1:
+                self.stdout.write(self.style.NOTICE(f"skipped {names[0]}: {reason}"))
+            else:
+                self.stdout.write(self.style.NOTICE(f"skipped {len(names)} files: {reason}"))
+                self.stdout.write("\n".join(f"    {name}" for name in names))
         self.stdout.write(f"{len(report.series)} volume(s) measured, {len(report.skipped)} file(s) skipped")
 
 
