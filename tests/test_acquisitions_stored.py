@@ -137,3 +137,46 @@ def test_an_uploaded_mosaic_series_is_measured_tile_by_tile_with_its_time_points
     assert [p["voxels_above"] for p in measurement.result["time_points"]] == [voxels(3), voxels(6)]
     assert measurement.result["slab_mm"]["mean"] == pytest.approx(3.6)
     assert measurement.volume_mm3 == pytest.approx(voxels(3) * PIXEL_MM[0] * PIXEL_MM[1] * 3.6)
+
+
+def test_the_page_the_api_and_the_command_give_each_contrast_and_time_point_the_same_json(
+    client, user, tmp_path, django_capture_on_commit_callbacks
+):
+    # Two echoes, each acquired twice: two entries, each with two time points.
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    from .test_api import post_files, token_client
+    from .conftest import page_upload
+
+    write_volumes(tmp_path, [
+        (2, {"EchoNumbers": 1, "EchoTime": "2.46", "AcquisitionNumber": 1}),
+        (5, {"EchoNumbers": 2, "EchoTime": "7.38", "AcquisitionNumber": 1}),
+        (3, {"EchoNumbers": 1, "EchoTime": "2.46", "AcquisitionNumber": 2}),
+        (6, {"EchoNumbers": 2, "EchoTime": "7.38", "AcquisitionNumber": 2}),
+    ])
+    out = io.StringIO()
+    call_command("measure", str(tmp_path), "--mode", "modality", "--threshold", "0", "--json", stdout=out)
+    command = {entry["volume_label"]: entry for entry in json.loads(out.getvalue())["series"]}
+    assert sorted(command) == ["echo 1 (TE 2.46 ms)", "echo 2 (TE 7.38 ms)"]
+    assert [p["voxels_above"] for p in command["echo 2 (TE 7.38 ms)"]["time_points"]] == [voxels(5), voxels(6)]
+    assert [p["acquisition_number"] for p in command["echo 1 (TE 2.46 ms)"]["time_points"]] == [1, 2]
+
+    paths = sorted(tmp_path.iterdir())
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert page_upload(client, *paths, mode="modality", threshold="0").status_code == 302
+    api = token_client(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_files(api, *paths, mode="modality", threshold="0").status_code == 202
+    measurements = Measurement.objects.all()
+    assert measurements.count() == 4  # each contrast, from the page and from the API
+    for measurement in measurements:
+        assert measurement.state == "done", measurement.error_message
+        expected = command[measurement.series.volume_label]
+        detail = api.get(reverse("volumes:api-measurement-detail", args=[measurement.pk])).json()
+        page = json.loads(client.get(reverse("volumes:measurement-json", args=[measurement.pk])).content)
+        for answer in (detail, page):
+            assert {key: answer.get(key) for key in expected} == expected
