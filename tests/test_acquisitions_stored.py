@@ -111,6 +111,9 @@ def test_the_result_page_shows_the_time_points_the_plot_and_the_largest_and_smal
     table = html[html.index('id="time-points-table"') :]
     assert table.count("ms after the trigger") == 3
 
+    history = client.get(reverse("volumes:measurement-list")).content.decode()
+    assert "<strong>7.50 mm³</strong><br><small>0.00750 mL</small><br><small>at time point 1 of 3</small>" in history
+
     body = client.get(reverse("volumes:api-measurement-detail", args=[measurement.pk])).json()
     assert [p["voxels_above"] for p in body["time_points"]] == [voxels(2), voxels(4), voxels(6)]
     assert body["volume_label"] == ""
