@@ -44,12 +44,20 @@ def read_acquisition(ds) -> Acquisition:
         b_value=optional_float(ds, "DiffusionBValue"),
         gradient=read_floats(ds, "DiffusionGradientOrientation", 3)[0],
         asl_context=str(ds.get("ASLContext", "") or "").strip().upper(),
-        temporal_position=optional_int(ds, "TemporalPositionIdentifier"),
-        acquisition_number=optional_int(ds, "AcquisitionNumber"),
-        trigger_time_ms=optional_float(ds, "TriggerTime"),
-        frame_reference_time_ms=optional_float(ds, "FrameReferenceTime"),
-        acquisition_time_s=seconds_of_day(ds.get("AcquisitionTime")),
+        **read_time_values(ds),
     )
+
+
+def read_time_values(ds) -> dict:
+    """A classic image's values that tell its time point (the fields of Acquisition they fill): all
+    that differs between the files of a time series (reader.ImageReader reads only these again)."""
+    return {
+        "temporal_position": optional_int(ds, "TemporalPositionIdentifier"),
+        "acquisition_number": optional_int(ds, "AcquisitionNumber"),
+        "trigger_time_ms": optional_float(ds, "TriggerTime"),
+        "frame_reference_time_ms": optional_float(ds, "FrameReferenceTime"),
+        "acquisition_time_s": seconds_of_day(ds.get("AcquisitionTime")),
+    }
 
 
 def seconds_of_day(value) -> float | None:

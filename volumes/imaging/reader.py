@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pydicom.datadict import tag_for_keyword
 from pydicom.uid import UID
 
-from .acquisition_header import read_acquisition
+from .acquisition_header import read_time_values
 from .headers import PlainHeader, scan_plain_header
 from .image_header import PIXEL_DATA_TAG, image_from_dataset, parse_header
 from .images import DicomImage, NotAnImage, PixelLayout, copy_with, describe
@@ -102,7 +102,7 @@ class ImageReader:
         tag_for_keyword(k)
         for k in ("AcquisitionNumber", "TemporalPositionIdentifier", "TriggerTime", "FrameReferenceTime", "AcquisitionTime")
     )
-    """What differs from one time point of a series to the next (acquisition_header.read_acquisition)."""
+    """What differs from one time point of a series to the next (acquisition_header.read_time_values)."""
     PER_FILE_TAGS = frozenset(
         (
             *(tag_for_keyword(k) for k in ("SOPInstanceUID", "InstanceNumber", "ImagePositionPatient")),
@@ -176,7 +176,7 @@ class ImageReader:
         if header.differs_at(previous_header, IMAGE_POSITION_TAG):
             frame = copy_with(frame, position_mm=read_floats(header, "ImagePositionPatient", 3)[0])
         if any(header.differs_at(previous_header, tag) for tag in self.TIME_TAGS):
-            frame = copy_with(frame, acquisition=read_acquisition(header))
+            frame = copy_with(frame, acquisition=copy_with(frame.acquisition, **read_time_values(header)))
         pixels = previous.pixels
         if pixels.native_offset is not None:
             pixels = copy_with(pixels, native_offset=pixels_at)
