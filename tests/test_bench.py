@@ -78,3 +78,23 @@ def test_ours_and_the_decoder_alone_count_the_compressed_series_as_the_obvious_i
     finally:
         runtime.close_pools()
     assert ours == compressed.count_decoded(folder, None) == bench.count_obvious(folder, None) > 0
+
+
+@pytest.fixture(scope="module")
+def time_series_bench():
+    spec = importlib.util.spec_from_file_location("bench_time_series", BENCH_RUN.parent / "time_series.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_time_series_benchmark_s_ways_count_every_time_point_alike(time_series_bench, tmp_path):
+    from tests.time_series_writer import write_time_series
+
+    boxes = write_time_series(tmp_path, time_points=5, slices=4)
+    runtime = time_series_bench.run.new_runtime("bincount")
+    try:
+        counts = {variant: time_series_bench.COUNTERS[variant](tmp_path, runtime) for variant in ("ours", "obvious", "floor")}
+    finally:
+        runtime.close_pools()
+    assert counts == {variant: 4 * sum(boxes) for variant in counts}  # every box of 100 is above 0.5 of 0..100
