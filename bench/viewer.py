@@ -32,7 +32,7 @@ from volumes.imaging.histograms import VolumeHistogram, histogram_volume  # noqa
 from volumes.imaging.measure import measure_histogram  # noqa: E402
 from volumes.imaging.reader import read_images
 from volumes.imaging.render import grey_slice_png, mask_png  # noqa: E402
-from volumes.imaging.slices import slice_modality, slice_stack  # noqa: E402
+from volumes.imaging.slices import slice_modality, slice_stack, time_point_stacks  # noqa: E402
 from volumes.imaging.sources import collect_paths  # noqa: E402
 from volumes.imaging.thresholds import ThresholdRequest  # noqa: E402
 
@@ -53,10 +53,10 @@ def rss_mb() -> float:
 
 def child_body(folder: Path) -> dict:
     volume, histogram = load(folder)
-    stack = slice_stack(volume)
+    stacks = time_point_stacks(volume)
     before = rss_mb()
     started = time.perf_counter()
-    body, inside = measure_body(histogram, stack)
+    body, inside = measure_body(histogram, stacks)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     everything = measure_histogram(histogram, ThresholdRequest("normalized", 0.5))[0].voxels_above

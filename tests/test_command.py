@@ -23,6 +23,8 @@ from .conftest import (
     SEED_VOLUME_MM3,
     SEED_VOXELS,
 )
+from .phantoms import write_time_points
+from .test_body import BODY, BODY_LATER, HOLE, PATIENT, PATIENT_LATER
 
 MANAGE_PY = Path(__file__).resolve().parents[1] / "manage.py"
 SEED_PIXEL_MM = 0.9765625
@@ -378,6 +380,14 @@ def test_body_only_and_a_range_from_the_command_line():
     status, text = measure_text(SEED_FILE, "--mode", "modality", "--threshold", "-26", "--upper", "100")
     assert status == 0
     assert "upper bound: at most 100 in modality units" in text
+
+
+def test_body_only_on_a_time_series_from_the_command_line(tmp_path):
+    folder = write_time_points(tmp_path, [PATIENT, PATIENT_LATER])
+    status, report = measure(folder, "--body-only", "--mode", "modality", "--threshold", "0")
+    [series] = report["series"]
+    assert (status, series["body_only"]) == (0, True)
+    assert [p["voxels_above"] for p in series["time_points"]] == [BODY.voxels - HOLE.voxels, BODY_LATER.voxels - HOLE.voxels]
 
 
 def test_an_upper_bound_below_the_threshold_is_refused():

@@ -62,7 +62,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--body-only",
             action="store_true",
-            help="count only the voxels inside the body (the largest connected part: the couch and the air left out)",
+            help="count only the voxels inside the body (the largest connected part, each time point's own in a time series: the couch and the air left out)",
         )
         parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
         parser.add_argument(
