@@ -119,6 +119,12 @@ def test_the_live_threshold_gives_the_figures_a_saved_measurement_would(signed_i
     assert (live["voxels_above"], live["volume_mm3"]) == (saved.voxels_above, saved.volume_mm3)
     assert live["voxels_above"] < PHANTOM_VOXELS
     assert Measurement.objects.count() == 2  # the live figures stored nothing
+    # Printed as the saved measurement's page prints them: mm³ to 3 decimals of a mL.
+    page = signed_in.get(saved.get_absolute_url()).content.decode()
+    shown = live["shown"]
+    assert f"<strong>{shown['volume_mm3']} mm³</strong>" in page and f"<span>{shown['volume_ml']} mL</span>" in page
+    assert shown["volume_mm3"] == f"{saved.volume_mm3:,.0f}" and shown["volume_ml"] == f"{saved.volume_mm3 / 1000:,.3f}"
+    assert shown["voxels_above"] == f"{saved.voxels_above:,}"
 
     refused = signed_in.get(url("measurement-live", phantom) + "?mode=normalized&threshold=0.5&upper=0.2")
     assert refused.status_code == 400

@@ -93,13 +93,14 @@
     function showResult(result) {
       var volume = document.getElementById("volume");
       var voxels = document.getElementById("voxels-above");
-      if (voxels) { voxels.textContent = formatNumber(result.voxels_above, 0); }
+      var shown = result.shown;  // printed by the server as the page prints them (templatetags/figures.py)
+      if (voxels) { voxels.textContent = shown.voxels_above; }
       if (volume && result.volume_mm3 !== null) {
-        volume.querySelector("strong").textContent = formatNumber(result.volume_mm3, 3) + " mm³";
-        volume.querySelector("span").textContent = formatNumber(result.volume_ml, 3) + " mL";
+        volume.querySelector("strong").textContent = shown.volume_mm3 + " mm³";
+        volume.querySelector("span").textContent = shown.volume_ml + " mL";
       }
-      figures.textContent = (result.volume_mm3 !== null ? formatNumber(result.volume_mm3, 3) + " mm³, " : "") +
-        formatNumber(result.voxels_above, 0) + " voxels" + (moved ? " (not saved)" : "");
+      figures.textContent = (result.volume_mm3 !== null ? shown.volume_mm3 + " mm³ (" + shown.volume_ml + " mL), " : "") +
+        shown.voxels_above + " voxels" + (moved ? " (not saved)" : "");
     }
 
     // At most one request in flight; the newest slider position is asked next.
