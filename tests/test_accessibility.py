@@ -2,7 +2,7 @@
 
 axe-core comes from the npm registry, pinned in package.json and package-lock.json (`make test` runs
 `npm ci` when node_modules is missing); its script is injected into each page. Screenshots of each
-page checked go to test-artifacts/screenshots/ (CI keeps that folder).
+page checked go to the screenshot folder (test_browser.screenshot_folder; .ci/run prints where).
 """
 from pathlib import Path
 
@@ -17,11 +17,18 @@ from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Measurement
 
 from .conftest import INVALID_FILES, PHANTOM_DIR, SEED_FILE
-from .test_browser import BROWSER_MISSING, PASSWORD, USERNAME, browser, user, wait_for  # noqa: F401 (fixtures)
+from .test_browser import (  # noqa: F401 (fixtures)
+    BROWSER_MISSING,
+    PASSWORD,
+    USERNAME,
+    browser,
+    save_screenshot,
+    user,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 AXE_SCRIPT = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 PHONE_WIDTH, PHONE_HEIGHT = 390, 844
 
 pytestmark = [
@@ -64,11 +71,6 @@ def axe_violations(browser) -> list[dict]:
 
 def describe(violations: list[dict]) -> list[str]:
     return [f"{v['impact']}: {v['id']} ({v['help']}) at {[n['target'] for n in v['nodes']][:3]}" for v in violations]
-
-
-def save_screenshot(browser, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
 
 def page_paths(measured) -> dict[str, str]:
