@@ -1,6 +1,10 @@
 """The result page in a real browser: watch the measurement finish without a reload, scroll the slices,
-change the window, move the threshold, switch on "body only". A screenshot of each step goes to
+change the window, move the threshold, switch on "body only" and download its mask. A screenshot of each step goes to
 test-artifacts/screenshots/ (see test_browser.screenshot)."""
+import gzip
+
+import nibabel
+import numpy as np
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -16,11 +20,13 @@ from .test_browser import (  # noqa: F401 (fixtures)
     drop,
     BROWSER_MISSING,
     browser,
+    click,
     screenshot,
     signed_in,
     user,
     wait_for,
 )
+from .test_browser_take_away import downloaded
 
 pytestmark = [
     pytest.mark.browser,
@@ -50,7 +56,7 @@ def set_slider(browser, element_id: str, value) -> None:
     )
 
 
-def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_in, settings):
+def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_in, settings, tmp_path):
     browser = signed_in
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}  # the test is the worker
 
@@ -76,6 +82,8 @@ def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_
     wait_for(browser, lambda b: "/slices/28.png" in attribute(b, "viewer-slice", "src"))
     assert text_of(browser, "slice-number") == "28" and text_of(browser, "slice-count") == "54"
     assert "level 40 / width 80 HU" in text_of(browser, "window-readout")  # the file's own window
+    # The mask downloads came with the result, without a reload.
+    assert browser.find_element(By.LINK_TEXT, "Mask as NIfTI (.nii.gz)").is_displayed()
     screenshot(browser, "viewer-03-done")
 
     # Scroll: arrow key, wheel, slider.
@@ -117,6 +125,9 @@ def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_
     wait_for(browser, lambda b: text_of(b, "voxels-above") == f"{at_300.voxels_above:,}")
     assert f"{figures.mm3(at_300.volume_mm3)} mm³" in text_of(browser, "volume")  # as the page prints a saved one
     assert "." not in figures.mm3(at_300.volume_mm3)  # whole mm³: 3 decimals of a mL
+    # The caption follows the figure: which threshold, what share of the voxels, that it is not saved.
+    assert text_of(browser, "volume-threshold") == "> 300 HU (not saved)"
+    assert text_of(browser, "voxels-percent") == f"{round(100 * at_300.voxels_above / at_300.total_voxels)} %"
     wait_for(browser, lambda b: "threshold=300" in attribute(b, "viewer-mask", "src"))
     screenshot(browser, "viewer-06-threshold-300")
 
@@ -133,6 +144,13 @@ def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_
     assert "inside the body only" in text_of(browser, "body-only")
     wait_for(browser, lambda b: "body_only=on" in attribute(b, "viewer-mask", "src"))
     screenshot(browser, "viewer-07-body-only")
+
+    # Its mask, downloaded as the user would: exactly the voxels counted inside the body.
+    browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    click(browser, By.LINK_TEXT, "Mask as NIfTI (.nii.gz)")
+    nifti = nibabel.Nifti1Image.from_bytes(gzip.decompress(downloaded(tmp_path, f"measurement-{body_only.pk}-mask.nii.gz").read_bytes()))
+    assert int(np.asanyarray(nifti.dataobj).sum()) == body_only.voxels_above
+    screenshot(browser, "viewer-07b-body-only-mask-downloaded")
 
     # Now the slider moves over the body's histograms too.
     series.refresh_from_db()

@@ -95,6 +95,13 @@
       var voxels = document.getElementById("voxels-above");
       var shown = result.shown;  // printed by the server as the page prints them (templatetags/figures.py)
       if (voxels) { voxels.textContent = shown.voxels_above; }
+      var percent = document.getElementById("voxels-percent"), threshold = document.getElementById("volume-threshold");
+      if (percent) { percent.textContent = Math.round(100 * result.voxels_above / parseFloat(percent.dataset.total)) + " %"; }
+      if (threshold && moved) {
+        threshold.textContent = "> " + lowerOut.textContent.replace(/ \(.*\)$/, "") +
+          (rangeOn.checked ? ", ≤ " + upperOut.textContent.replace(/ \(.*\)$/, "") : "") +
+          (bodyOn.checked ? ", body only" : "") + " (not saved)";
+      }
       if (volume && result.volume_mm3 !== null) {
         volume.querySelector("strong").textContent = shown.volume_mm3 + " mm³";
         volume.querySelector("span").textContent = shown.volume_ml + " mL";
@@ -153,7 +160,8 @@
 
     showValues();
     var saved = document.getElementById("volume");
-    figures.textContent = saved ? "Saved: " + saved.textContent.replace(/\s+/g, " ").trim() : "";
+    var savedMm3 = saved && saved.querySelector("strong"), savedMl = saved && saved.querySelector("span");
+    figures.textContent = savedMm3 ? "Saved: " + savedMm3.textContent.trim() + (savedMl ? " (" + savedMl.textContent.trim() + ")" : "") : "";
     box.hidden = false;
     box.dataset.ready = "1";
   }
