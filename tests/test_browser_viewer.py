@@ -142,6 +142,7 @@ def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_
     assert text_of(browser, "voxels-above") == f"{body_only.voxels_above:,}"
     assert body_only.voxels_above < at_300.voxels_above
     assert "inside the body only" in text_of(browser, "body-only")
+    assert text_of(browser, "voxels-total") == f"{body_only.result['total_voxels']:,} voxels inside the body"
     wait_for(browser, lambda b: "body_only=on" in attribute(b, "viewer-mask", "src"))
     screenshot(browser, "viewer-07-body-only")
 

@@ -187,7 +187,10 @@ def measurement_live(request, pk: int):
         result = services.measurement_live(series=measurement.series, request=form.cleaned_data["request"])
     except MeasurementError as error:
         return json_error(f"The figures cannot be computed: {error}.", 409)
-    shown = {"voxels_above": f"{result.voxels_above:,}", "volume_mm3": figures.mm3(result.volume_mm3), "volume_ml": figures.ml(result.volume_mm3)}
+    shown = {
+        "voxels_above": f"{result.voxels_above:,}", "total_voxels": f"{result.total_voxels:,}",
+        "volume_mm3": figures.mm3(result.volume_mm3), "volume_ml": figures.ml(result.volume_mm3),
+    }
     return JsonResponse({**result.as_dict(), "shown": shown})
 
 

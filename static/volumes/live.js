@@ -96,7 +96,9 @@
       var shown = result.shown;  // printed by the server as the page prints them (templatetags/figures.py)
       if (voxels) { voxels.textContent = shown.voxels_above; }
       var percent = document.getElementById("voxels-percent"), threshold = document.getElementById("volume-threshold");
-      if (percent) { percent.textContent = Math.round(100 * result.voxels_above / parseFloat(percent.dataset.total)) + " %"; }
+      var total = document.getElementById("voxels-total");
+      if (total) { total.textContent = shown.total_voxels + " voxels" + (result.body_only ? " inside the body" : ""); }
+      if (percent && result.total_voxels) { percent.textContent = Math.round(100 * result.voxels_above / result.total_voxels) + " %"; }
       if (threshold && moved) {
         threshold.textContent = "> " + lowerOut.textContent.replace(/ \(.*\)$/, "") +
           (rangeOn.checked ? ", ≤ " + upperOut.textContent.replace(/ \(.*\)$/, "") : "") +
