@@ -9,7 +9,7 @@ from django.urls import reverse
 from PIL import Image
 from scipy import ndimage
 
-from volumes.imaging.render import MASK_COUNTED, MASK_LEFT_OUT
+from volumes.imaging.render import GREY_LEVELS, MASK_COUNTED, MASK_LEFT_OUT
 from volumes.models import Measurement
 from volumes.services import viewing
 
@@ -45,9 +45,10 @@ def url(name: str, measurement: Measurement, *args) -> str:
 
 
 def picture(response) -> Image.Image:
-    assert response.status_code == 200, response.content[:200]
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    assert response.status_code == 200, body[:200]
     assert response["Content-Type"] == "image/png"
-    return Image.open(io.BytesIO(response.content))
+    return Image.open(io.BytesIO(body))
 
 
 def mask_counts(client, measurement, query: str) -> tuple[int, int]:
@@ -153,6 +154,13 @@ def test_body_only_is_found_once_then_live_and_the_masks_show_what_it_left_out(
     assert signed_in.get(url("measurement-viewer", phantom)).json()["body_ready"] is True
     counted, left_out = mask_counts(signed_in, body_only, "mode=normalized&threshold=0.5&body_only=on")
     assert (counted, left_out) == (PHANTOM_BODY_VOXELS, PHANTOM_VOXELS - PHANTOM_BODY_VOXELS)
+
+    # The thumbnail (the middle slice) tints what the middle slice's mask counts: the couch is not orange.
+    middle = np.asarray(picture(signed_in.get(f"{url('slice-mask', body_only, PHANTOM_SLICES // 2 + 1)}?mode=normalized&threshold=0.5&body_only=on")))
+    for measurement, expected in [(body_only, int((middle == MASK_COUNTED).sum())), (phantom, int((middle != 0).sum()))]:
+        thumbnail = np.asarray(picture(signed_in.get(url("measurement-preview", measurement))))
+        assert thumbnail.shape == middle.shape and int((thumbnail >= GREY_LEVELS).sum()) == expected
+    assert int((middle == MASK_LEFT_OUT).sum()) > 0
 
 
 def test_a_range_and_body_only_can_be_asked_for_at_upload(signed_in, django_capture_on_commit_callbacks):

@@ -88,6 +88,12 @@ class Body:
         return cls(bodies[0].threshold_modality, np.concatenate(starts), np.concatenate(labels).astype(np.int32))
 
 
+def preview_inside(body: Body, histogram: VolumeHistogram) -> np.ndarray:
+    """(rows, columns) bool: the voxels of the histogram's preview (the middle slice of the first time
+    point) inside the body; its modality values come from the histogram, no pixel is read."""
+    return body.mask(histogram.values[histogram.preview_value_index], histogram.slices // 2)
+
+
 def body_threshold(histogram: VolumeHistogram) -> float:
     """Where tissue begins: BODY_THRESHOLD_HU on CT, else the Otsu threshold of the series."""
     if histogram.modality.upper() == "CT":
