@@ -113,6 +113,8 @@ def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_
     wait_for(browser, lambda b: not b.find_element(By.ID, "viewer-mask").is_displayed())
     browser.find_element(By.TAG_NAME, "body").send_keys("o")
     wait_for(browser, lambda b: b.find_element(By.ID, "viewer-mask").is_displayed())
+    set_slider(browser, "overlay-opacity", 80)
+    wait_for(browser, lambda b: b.find_element(By.ID, "viewer-mask").value_of_css_property("opacity") == "0.8")
     browser.find_element(By.ID, "overlay-outline").click()
     wait_for(browser, lambda b: "outline=1" in attribute(b, "viewer-mask", "src"))
     screenshot(browser, "viewer-05b-outlined")

@@ -13,10 +13,9 @@ from volumes.imaging.render import GREY_LEVELS, MASK_COUNTED, MASK_LEFT_OUT
 from volumes.models import Measurement
 from volumes.services import viewing
 
-from .conftest import PHANTOM_DIR, PHANTOM_VOXELS, SEED_FILE, SEED_VOXELS
+from .conftest import PHANTOM_BODY_VOXELS, PHANTOM_DIR, PHANTOM_VOXELS, SEED_FILE, SEED_VOXELS
 
 pytestmark = pytest.mark.django_db
-PHANTOM_BODY_VOXELS = 957_148
 PHANTOM_SLICES = 54
 
 
