@@ -118,3 +118,13 @@ def test_the_command_line_prints_the_figures_without_loading_the_apps():
     assert "volume: 143,280 mm³ (143.280 mL)" in completed.stdout
     assert "normalised = -26 in modality units" in completed.stdout
     assert "above the threshold: mean 57.6, std 76.9, min -25, median 45, max 972" in completed.stdout
+
+
+def test_the_command_line_says_the_count_is_of_the_body_with_body_only():
+    completed = subprocess.run(
+        [sys.executable, str(MANAGE_PY), "measure", str(SEED_FILE), "--body-only", "--no-color"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert re.search(r"voxels above: [\d,]+ of [\d,]+ inside the body\n", completed.stdout), completed.stdout
+    assert "body only: the couch and the air left out" in completed.stdout

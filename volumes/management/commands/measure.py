@@ -115,7 +115,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"  upper bound: at most {modality_value(result.threshold_upper_modality)} in modality units")
             if result.body_only:
                 self.stdout.write("  body only: the couch and the air left out")
-            self.stdout.write(f"  voxels above: {result.voxels_above:,} of {result.total_voxels:,}")
+            self.stdout.write(f"  voxels above: {result.voxels_above:,} of {result.total_voxels:,}{' inside the body' if result.body_only else ''}")
             if result.volume_mm3 is None:
                 self.stdout.write(self.style.WARNING(f"  volume: not available: {result.volume_unavailable_reason}"))
             else:
