@@ -30,6 +30,8 @@ SEED_VOXELS = 50_080
 SEED_VOLUME_MM3 = 143_280.029296875
 PHANTOM_VOXELS = 1_181_064
 PHANTOM_VOLUME_MM3 = 651_664.45
+PHANTOM_BODY_VOXELS = 957_148
+"""The tilted phantom at 0.5 with body only: the head holder (the couch) left out (tests/test_body.py)."""
 
 
 @pytest.fixture(autouse=True)

@@ -278,6 +278,17 @@ def write_series(folder: Path, spec: SeriesSpec = SeriesSpec()) -> list[Path]:
     return paths
 
 
+def write_time_points(folder: Path, phantoms, **spec) -> Path:
+    """One series whose time points (Temporal Position Identifier 1, 2, …) are `phantoms`; return `folder`."""
+    for index, phantom in enumerate(phantoms):
+        numbers = tuple(index * phantom.slices + k + 1 for k in range(phantom.slices))
+        write_series(folder, SeriesSpec(
+            phantom=phantom, series_uid=uid_for("time points", *phantoms), prefix=f"T{index + 1}-",
+            instance_numbers=numbers, extra={"TemporalPositionIdentifier": index + 1}, **spec,
+        ))
+    return folder
+
+
 def base_dataset(spec: SeriesSpec, sop_class: str, study_uid: str, series_uid: str, identity) -> Dataset:
     ds = Dataset()
     ds.file_meta = FileMetaDataset()

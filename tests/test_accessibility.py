@@ -2,7 +2,7 @@
 
 axe-core comes from the npm registry, pinned in package.json and package-lock.json (`make test` runs
 `npm ci` when node_modules is missing); its script is injected into each page. Screenshots of each
-page checked go to test-artifacts/screenshots/ (CI keeps that folder).
+page checked go to the screenshot folder (test_browser.screenshot_folder; .ci/run prints where).
 """
 from pathlib import Path
 
@@ -17,11 +17,18 @@ from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Measurement
 
 from .conftest import INVALID_FILES, PHANTOM_DIR, SEED_FILE
-from .test_browser import BROWSER_MISSING, PASSWORD, USERNAME, browser, user, wait_for  # noqa: F401 (fixtures)
+from .test_browser import (  # noqa: F401 (fixtures)
+    BROWSER_MISSING,
+    PASSWORD,
+    USERNAME,
+    browser,
+    save_screenshot,
+    user,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 AXE_SCRIPT = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 PHONE_WIDTH, PHONE_HEIGHT = 390, 844
 
 pytestmark = [
@@ -64,11 +71,6 @@ def axe_violations(browser) -> list[dict]:
 
 def describe(violations: list[dict]) -> list[str]:
     return [f"{v['impact']}: {v['id']} ({v['help']}) at {[n['target'] for n in v['nodes']][:3]}" for v in violations]
-
-
-def save_screenshot(browser, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
 
 def page_paths(measured) -> dict[str, str]:
@@ -133,6 +135,13 @@ def test_on_a_phone_the_volume_is_above_the_fold_and_nothing_overflows(signed_in
     preview_top = browser.execute_script("return document.getElementById('preview').getBoundingClientRect().top")
     assert bottom <= PHONE_HEIGHT, f"the volume ends {bottom:.0f} px down a {PHONE_HEIGHT} px screen"
     assert bottom < preview_top  # the figure first, the picture after it
+    # Once the viewer runs: the slices right under the volume, then the threshold that moves them, then the rest.
+    wait_for(browser, lambda b: b.execute_script("return document.getElementById('viewer').dataset.ready === '1';"))
+    tops = browser.execute_script(
+        "return ['volume', 'viewer-stage', 'live-threshold', 'threshold-heading'].map(function (id) {"
+        "  return document.getElementById(id).getBoundingClientRect().top; });"
+    )
+    assert tops == sorted(tops), f"volume, slices, live threshold, threshold card lie at {tops} px"
     save_screenshot(browser, "phone-result")
     for name, path in page_paths(measured).items():
         browser.get(live_server.url + path)

@@ -300,9 +300,9 @@ def test_the_command_prints_every_time_point_and_the_largest_and_smallest(tmp_pa
     call_command("measure", str(tmp_path), "--mode", "modality", "--threshold", "0", stdout=out)
     text = out.getvalue()
     assert "  3 time points (the figures above are time point 1's):" in text
-    assert "       2  250 ms after the trigger 16 voxels, 15.000 mm³" in text
+    assert "       2  250 ms after the trigger 16 voxels, 15 mm³" in text
     assert "  voxels above: 8 of 192" in text  # time point 1: 4 slices of 8 × 6
-    assert "  largest at time point 3: 24 voxels, 22.500 mm³; smallest at time point 1: 8 voxels, 7.500 mm³" in text
+    assert "  largest at time point 3: 24 voxels, 22.5 mm³; smallest at time point 1: 8 voxels, 7.50 mm³" in text
 
 
 def test_a_cine_acquired_slice_by_slice_takes_its_phases_from_the_rank_of_the_trigger_time(tmp_path):

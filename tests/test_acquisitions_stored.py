@@ -11,6 +11,7 @@ from volumes import services
 from volumes.imaging import pixels
 from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Instance, Measurement, Series
+from volumes.templatetags import figures
 
 from .acquisitions_phantoms import (
     ENHANCED_ECHO_TIME,
@@ -105,7 +106,8 @@ def test_the_result_page_shows_the_time_points_the_plot_and_the_largest_and_smal
     assert "Time point 1 of 3, the first acquired (0 ms after the trigger)" in html
     assert html.count("<circle") == 3
     assert "<polyline" in html
-    largest, smallest = f"{volume_mm3(6):.3f}", f"{volume_mm3(2):.3f}"  # 22.500 and 7.500
+    largest, smallest = figures.mm3(volume_mm3(6)), figures.mm3(volume_mm3(2))  # 3 significant digits below 1 mL
+    assert (largest, smallest) == ("22.5", "7.50")
     assert f'<strong id="largest-volume">{largest} mm³</strong> at time point 3 (500 ms)' in html
     assert f'<strong id="smallest-volume">{smallest} mm³</strong> at time point 1 (0 ms)' in html
     table = html[html.index('id="time-points-table"') :]

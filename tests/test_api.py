@@ -13,9 +13,18 @@ from django.test import Client
 from django.urls import reverse
 
 from volumes import services
+from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Instance, Measurement, Study, Upload
 
-from .conftest import INVALID_FILES, SEED_FILE, SEED_VOLUME_MM3, SEED_VOXELS
+from .conftest import (
+    INVALID_FILES,
+    PHANTOM_BODY_VOXELS,
+    PHANTOM_DIR,
+    PHANTOM_VOXELS,
+    SEED_FILE,
+    SEED_VOLUME_MM3,
+    SEED_VOXELS,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -250,3 +259,23 @@ def test_an_unexpected_failure_is_a_json_500_logged_without_details_in_the_answe
     assert response.status_code == 500
     assert response.json() == {"error": "Internal error; it has been logged for the administrators."}
     assert "disk on fire" in caplog.text
+
+
+def test_body_only_and_a_range_through_the_api(api, django_capture_on_commit_callbacks):
+    paths = sorted(p for p in PHANTOM_DIR.iterdir() if p.name.startswith("I"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_files(api, *paths, body_only="true")
+    assert response.status_code == 202
+    (created,) = response.json()["measurements"]
+    body = api.get(reverse("volumes:api-measurement-detail", args=[created["id"]])).json()
+    assert (body["state"], body["body_only"], body["voxels_above"]) == ("done", True, PHANTOM_BODY_VOXELS)
+    assert body["voxels_above"] < PHANTOM_VOXELS  # the head holder left out
+
+    fields = {"mode": "modality", "threshold": "-115.5", "upper": "700", "body_only": "true"}
+    response = api.post(reverse("volumes:api-measurement-remeasure", args=[created["id"]]), fields)
+    assert response.status_code == 201
+    again = response.json()
+    assert (again["state"], again["body_only"], again["threshold_upper_modality"]) == ("done", True, 700.0)
+    series = Measurement.objects.get(pk=created["id"]).series
+    expected = services.measurement_live(series=series, request=ThresholdRequest("modality", -115.5, upper=700.0, body_only=True))
+    assert again["voxels_above"] == expected.voxels_above < PHANTOM_BODY_VOXELS

@@ -1,6 +1,7 @@
 """The body (couch and air left out), the range mode and the slices in stack order, on real and synthetic series."""
 import io
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -8,15 +9,15 @@ import pytest
 
 from volumes.imaging.body import Body, find_body, measure_body, value_indexer
 from volumes.imaging.grouping import split_into_volumes
-from volumes.imaging.histograms import histogram_volume
+from volumes.imaging.histograms import MeasurementError, histogram_volume
 from volumes.imaging.measure import measure_histogram
 from volumes.imaging.reader import read_images
-from volumes.imaging.slices import iter_slice_modality, slice_modality, slice_stack
+from volumes.imaging.slices import iter_slice_modality, slice_modality, slice_stack, time_point_stacks
 from volumes.imaging.sources import collect_paths
 from volumes.imaging.thresholds import InvalidThreshold, ThresholdRequest
 
-from .conftest import PHANTOM_DIR, PHANTOM_VOXELS, SEED_FILE
-from .phantoms import Box, Phantom, SeriesSpec, write_series
+from .conftest import PHANTOM_BODY_VOXELS, PHANTOM_DIR, PHANTOM_VOXELS, SEED_FILE
+from .phantoms import Box, Phantom, SeriesSpec, write_series, write_time_points
 
 # A body (a box of soft tissue, walls at least 5 voxels thick, around an air-filled hole) and, three
 # rows of air below it, a couch (a denser plate) under every slice; a far corner holds a speck of tissue.
@@ -25,6 +26,11 @@ HOLE = Box(slices=(2, 6), rows=(6, 10), columns=(7, 13), value=-1000.0)
 COUCH = Box(slices=(0, 8), rows=(18, 24), columns=(0, 24), value=300.0)
 SPECK = Box(slices=(3, 4), rows=(0, 1), columns=(23, 24), value=500.0)
 PATIENT = Phantom(slices=8, rows=24, columns=24, background=-1000.0, boxes=(BODY, HOLE, COUCH, SPECK))
+
+
+# The same patient a moment later: the body narrower by a column (walls still 5 voxels thick), the couch unchanged.
+BODY_LATER = Box(slices=(0, 8), rows=(1, 15), columns=(1, 18), value=40.0)
+PATIENT_LATER = Phantom(slices=8, rows=24, columns=24, background=-1000.0, boxes=(BODY_LATER, HOLE, COUCH, SPECK))
 
 
 def read_volume(folder: Path):
@@ -56,7 +62,7 @@ def test_body_only_leaves_out_the_couch_and_the_specks_but_counts_inside_the_bod
     everything, _ = measure_histogram(histogram, ThresholdRequest("modality", 0.0))
     assert everything.voxels_above == BODY.voxels - HOLE.voxels + COUCH.voxels + SPECK.voxels
 
-    body, inside = measure_body(histogram, slice_stack(volume))
+    body, inside = measure_body(histogram, time_point_stacks(volume))
     only_body, _ = measure_histogram(inside, ThresholdRequest("modality", 0.0, body_only=True))
     assert only_body.voxels_above == BODY.voxels - HOLE.voxels
     assert only_body.body_only
@@ -69,11 +75,44 @@ def test_body_only_leaves_out_the_couch_and_the_specks_but_counts_inside_the_bod
 
 def test_the_body_is_the_same_after_saving_and_loading(patient):
     volume, histogram = patient
-    body, _ = measure_body(histogram, slice_stack(volume))
+    body, _ = measure_body(histogram, time_point_stacks(volume))
     again = Body.load(io.BytesIO(body.to_bytes()))
     modality = PATIENT.modality()[4]
     assert np.array_equal(again.mask(modality, 4), body.mask(modality, 4))
     assert again.mask(modality, 4).sum() == (BODY.rows[1] - BODY.rows[0]) * (BODY.columns[1] - BODY.columns[0])
+
+
+def test_a_time_series_has_a_body_per_time_point_and_a_volume_inside_each(tmp_path):
+    volume = read_volume(write_time_points(tmp_path, [PATIENT, PATIENT_LATER]))
+    histogram = histogram_volume(volume)
+    stacks = time_point_stacks(volume)
+    assert [stack.count for stack in stacks] == [8, 8]
+
+    body, inside = measure_body(histogram, stacks)
+    result, _ = measure_histogram(inside, ThresholdRequest("modality", 0.0, body_only=True))
+    everything, _ = measure_histogram(histogram, ThresholdRequest("modality", 0.0))
+    couch_and_speck = COUCH.voxels + SPECK.voxels
+    assert [p["voxels_above"] for p in everything.time_points] == [
+        BODY.voxels - HOLE.voxels + couch_and_speck, BODY_LATER.voxels - HOLE.voxels + couch_and_speck
+    ]
+    assert [p["voxels_above"] for p in result.time_points] == [BODY.voxels - HOLE.voxels, BODY_LATER.voxels - HOLE.voxels]
+    assert result.voxels_above == result.time_points[0]["voxels_above"]  # the headline is time point 1's
+    assert [p["volume_mm3"] for p in result.time_points] == pytest.approx(
+        [(BODY.voxels - HOLE.voxels) * 0.5 * 0.75 * 2.5, (BODY_LATER.voxels - HOLE.voxels) * 0.5 * 0.75 * 2.5]
+    )
+    # Slice k of time point 2 is slice 8 + k of the body: its own outline, not time point 1's.
+    later = slice_modality(stacks[1], 4)
+    assert body.mask(later, 8 + 4).sum() == (BODY_LATER.rows[1] - BODY_LATER.rows[0]) * (BODY_LATER.columns[1] - BODY_LATER.columns[0])
+    assert np.array_equal(Body.load(io.BytesIO(body.to_bytes())).labels, body.labels)
+
+
+def test_the_body_is_not_found_when_a_time_point_lost_slices_since_it_was_measured(tmp_path):
+    volume = read_volume(write_time_points(tmp_path, [PATIENT, PATIENT_LATER]))
+    histogram = histogram_volume(volume)
+    first, second = time_point_stacks(volume)
+    shorter = replace(second, slices=second.slices[:-1])
+    with pytest.raises(MeasurementError, match="the time points have 8, 7 slices that can be read now, 8, 8 were measured"):
+        measure_body(histogram, [first, shorter])
 
 
 def test_a_body_joined_only_through_neighbouring_slices_is_one_component():
@@ -90,10 +129,10 @@ def test_on_the_tilted_phantom_body_only_leaves_out_the_couch_that_above_half_co
     volume = read_volume(PHANTOM_DIR)
     histogram = histogram_volume(volume)
     everything, _ = measure_histogram(histogram, ThresholdRequest("normalized", 0.5))
-    body, inside = measure_body(histogram, slice_stack(volume))
+    body, inside = measure_body(histogram, time_point_stacks(volume))
     only_body, _ = measure_histogram(inside, ThresholdRequest("normalized", 0.5, body_only=True))
     assert everything.voxels_above == PHANTOM_VOXELS
-    assert only_body.voxels_above == 957_148
+    assert only_body.voxels_above == PHANTOM_BODY_VOXELS == 957_148
     assert only_body.volume_mm3 == pytest.approx(528_116.448, abs=1e-3)
     # What was left out lies outside the head: in the middle slice, the couch's two arms at the sides.
     stack = slice_stack(volume)

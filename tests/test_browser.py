@@ -1,7 +1,8 @@
 """The pages in a real browser (Debian's headless Chromium): sign in, choose or drop files, read the result.
 
 Nothing is downloaded at test time: the driver is Debian's chromedriver, given by path, so Selenium Manager
-never runs. A full-page screenshot of each step goes to test-artifacts/screenshots/ (or BROWSER_SCREENSHOT_DIR).
+never runs. A full-page screenshot of each step goes to test-artifacts/screenshots/ (or BROWSER_SCREENSHOT_DIR,
+which .ci/run sets).
 """
 import os
 import shutil
@@ -127,13 +128,27 @@ def drop(browser, paths) -> None:
     )
 
 
+def screenshot_folder() -> Path:
+    """Where every browser test saves its screenshots: BROWSER_SCREENSHOT_DIR (.ci/run sets one per
+    database and prints it at the end), else test-artifacts/screenshots/."""
+    folder = Path(os.environ.get("BROWSER_SCREENSHOT_DIR") or SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def save_screenshot(browser, name: str) -> Path:
+    """The browser's window as it is, saved as NAME.png in the screenshot folder."""
+    path = screenshot_folder() / f"{name}.png"
+    assert browser.save_screenshot(str(path)) and path.stat().st_size > 0, f"no screenshot written to {path}"
+    return path
+
+
 def screenshot(browser, name: str) -> None:
-    folder = os.environ.get("BROWSER_SCREENSHOT_DIR") or SCREENSHOTS
-    Path(folder).mkdir(parents=True, exist_ok=True)
+    """The whole page (the window stretched to its height), saved as NAME.png in the screenshot folder."""
     width = browser.get_window_size()["width"]
     height = browser.execute_script("return document.documentElement.scrollHeight")
     browser.set_window_size(width, max(height + 140, 600))
-    browser.save_screenshot(str(Path(folder) / f"{name}.png"))
+    save_screenshot(browser, name)
     browser.set_window_size(width, 900)
 
 

@@ -19,8 +19,16 @@ from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Measurement
 
 from .conftest import SEED_FILE, SEED_VOXELS
-from .test_accessibility import save_screenshot
-from .test_browser import BROWSER_MISSING, PASSWORD, USERNAME, browser, click, user, wait_for  # noqa: F401 (fixtures)
+from .test_browser import (  # noqa: F401 (fixtures)
+    BROWSER_MISSING,
+    PASSWORD,
+    USERNAME,
+    browser,
+    click,
+    save_screenshot,
+    user,
+    wait_for,
+)
 
 DOWNLOAD_WAIT_SECONDS = 60
 """How long to wait for a download to finish: patience, not an assertion."""
@@ -70,6 +78,7 @@ def test_the_mask_and_the_history_download_from_the_pages(browser, live_server, 
     assert int(np.asanyarray(nifti.dataobj).sum()) == SEED_VOXELS
     click(browser, By.LINK_TEXT, "Measurement as JSON")
     assert f'"voxels_above": {SEED_VOXELS}' in downloaded(tmp_path, f"measurement-{seed.pk}.json").read_text()
+    save_screenshot(browser, "take-away-downloaded")
 
     browser.get(live_server.url + reverse("volumes:measurement-list"))
     click(browser, By.LINK_TEXT, "Download as CSV")

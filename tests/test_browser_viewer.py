@@ -1,6 +1,10 @@
 """The result page in a real browser: watch the measurement finish without a reload, scroll the slices,
-change the window, move the threshold, switch on "body only". A screenshot of each step goes to
+change the window, move the threshold, switch on "body only" and download its mask. A screenshot of each step goes to
 test-artifacts/screenshots/ (see test_browser.screenshot)."""
+import gzip
+
+import nibabel
+import numpy as np
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -9,17 +13,20 @@ from selenium.webdriver.common.keys import Keys
 from volumes import services
 from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Measurement
+from volumes.templatetags import figures
 
 from .conftest import PHANTOM_DIR, PHANTOM_VOXELS
 from .test_browser import (  # noqa: F401 (fixtures)
     drop,
     BROWSER_MISSING,
     browser,
+    click,
     screenshot,
     signed_in,
     user,
     wait_for,
 )
+from .test_browser_take_away import downloaded
 
 pytestmark = [
     pytest.mark.browser,
@@ -49,7 +56,7 @@ def set_slider(browser, element_id: str, value) -> None:
     )
 
 
-def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_in, settings):
+def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_in, settings, tmp_path):
     browser = signed_in
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}  # the test is the worker
 
@@ -75,6 +82,8 @@ def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_
     wait_for(browser, lambda b: "/slices/28.png" in attribute(b, "viewer-slice", "src"))
     assert text_of(browser, "slice-number") == "28" and text_of(browser, "slice-count") == "54"
     assert "level 40 / width 80 HU" in text_of(browser, "window-readout")  # the file's own window
+    # The mask downloads came with the result, without a reload.
+    assert browser.find_element(By.LINK_TEXT, "Mask as NIfTI (.nii.gz)").is_displayed()
     screenshot(browser, "viewer-03-done")
 
     # Scroll: arrow key, wheel, slider.
@@ -104,6 +113,8 @@ def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_
     wait_for(browser, lambda b: not b.find_element(By.ID, "viewer-mask").is_displayed())
     browser.find_element(By.TAG_NAME, "body").send_keys("o")
     wait_for(browser, lambda b: b.find_element(By.ID, "viewer-mask").is_displayed())
+    set_slider(browser, "overlay-opacity", 80)
+    wait_for(browser, lambda b: b.find_element(By.ID, "viewer-mask").value_of_css_property("opacity") == "0.8")
     browser.find_element(By.ID, "overlay-outline").click()
     wait_for(browser, lambda b: "outline=1" in attribute(b, "viewer-mask", "src"))
     screenshot(browser, "viewer-05b-outlined")
@@ -114,7 +125,11 @@ def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_
     at_300 = services.measurement_live(series=series, request=ThresholdRequest("modality", 300.0))
     set_slider(browser, "live-lower", 300)
     wait_for(browser, lambda b: text_of(b, "voxels-above") == f"{at_300.voxels_above:,}")
-    assert f"{at_300.volume_mm3:,.3f} mm³" in text_of(browser, "volume")
+    assert f"{figures.mm3(at_300.volume_mm3)} mm³" in text_of(browser, "volume")  # as the page prints a saved one
+    assert "." not in figures.mm3(at_300.volume_mm3)  # whole mm³: 3 decimals of a mL
+    # The caption follows the figure: which threshold, what share of the voxels, that it is not saved.
+    assert text_of(browser, "volume-threshold") == "> 300 HU (not saved)"
+    assert text_of(browser, "voxels-percent") == f"{round(100 * at_300.voxels_above / at_300.total_voxels)} %"
     wait_for(browser, lambda b: "threshold=300" in attribute(b, "viewer-mask", "src"))
     screenshot(browser, "viewer-06-threshold-300")
 
@@ -129,8 +144,16 @@ def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_
     assert text_of(browser, "voxels-above") == f"{body_only.voxels_above:,}"
     assert body_only.voxels_above < at_300.voxels_above
     assert "inside the body only" in text_of(browser, "body-only")
+    assert text_of(browser, "voxels-total") == f"{body_only.result['total_voxels']:,} voxels inside the body"
     wait_for(browser, lambda b: "body_only=on" in attribute(b, "viewer-mask", "src"))
     screenshot(browser, "viewer-07-body-only")
+
+    # Its mask, downloaded as the user would: exactly the voxels counted inside the body.
+    browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    click(browser, By.LINK_TEXT, "Mask as NIfTI (.nii.gz)")
+    nifti = nibabel.Nifti1Image.from_bytes(gzip.decompress(downloaded(tmp_path, f"measurement-{body_only.pk}-mask.nii.gz").read_bytes()))
+    assert int(np.asanyarray(nifti.dataobj).sum()) == body_only.voxels_above
+    screenshot(browser, "viewer-07b-body-only-mask-downloaded")
 
     # Now the slider moves over the body's histograms too.
     series.refresh_from_db()

@@ -14,6 +14,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from volumes.templatetags import figures
+
 from .conftest import (
     INVALID_FILES,
     PHANTOM_DIR,
@@ -23,6 +25,8 @@ from .conftest import (
     SEED_VOLUME_MM3,
     SEED_VOXELS,
 )
+from .phantoms import write_time_points
+from .test_body import BODY, BODY_LATER, HOLE, PATIENT, PATIENT_LATER
 
 MANAGE_PY = Path(__file__).resolve().parents[1] / "manage.py"
 SEED_PIXEL_MM = 0.9765625
@@ -122,7 +126,7 @@ def test_the_seed_file_gives_the_challenge_figures_as_text():
     assert "1 slice(s) of 512×512, pixel spacing 0.976562 × 0.976562 mm, slab 3 mm" in text
     assert "threshold (normalized): 0.5 normalised = -26 in modality units" in text
     assert "voxels above: 50,080 of 262,144" in text
-    assert "volume: 143,280.029 mm³ (143.280 mL)" in text
+    assert "volume: 143,280 mm³ (143.280 mL)" in text  # mm³ to 3 decimals of a mL
     assert text.rstrip().endswith("1 volume(s) measured, 0 file(s) skipped")
 
 
@@ -280,7 +284,7 @@ def test_otsu_prints_the_chosen_threshold_in_both_units_as_text():
 
     assert status == 0
     assert (
-        f"threshold (otsu): {series['threshold']:.6g} normalised = {series['threshold_modality']:.6g} in modality units"
+        f"threshold (otsu): {series['threshold']:.6g} normalised = {figures.modality_value(series['threshold_modality'])} in modality units"
         in text
     )
     assert f"voxels above: {series['voxels_above']:,} of 262,144" in text
@@ -375,7 +379,7 @@ def test_the_phantom_as_text_shows_the_tilt_and_dirfile(tmp_path):
     assert status == 0
     assert "54 slice(s) of 512×512, pixel spacing 0.482422 × 0.482422 mm, slab 2.37081 mm" in text
     assert "voxels above: 1,181,064 of 14,155,776" in text
-    assert "volume: 651,664.450 mm³ (651.664 mL)" in text
+    assert "volume: 651,664 mm³ (651.664 mL)" in text
     assert "warning: gantry tilt of 18.5°" in text
     assert "skipped head/DIRFILE: a DICOM directory (DICOMDIR)" in text
     assert text.rstrip().endswith("1 volume(s) measured, 1 file(s) skipped")
@@ -391,6 +395,14 @@ def test_body_only_and_a_range_from_the_command_line():
     status, text = measure_text(SEED_FILE, "--mode", "modality", "--threshold", "-26", "--upper", "100")
     assert status == 0
     assert "upper bound: at most 100 in modality units" in text
+
+
+def test_body_only_on_a_time_series_from_the_command_line(tmp_path):
+    folder = write_time_points(tmp_path, [PATIENT, PATIENT_LATER])
+    status, report = measure(folder, "--body-only", "--mode", "modality", "--threshold", "0")
+    [series] = report["series"]
+    assert (status, series["body_only"]) == (0, True)
+    assert [p["voxels_above"] for p in series["time_points"]] == [BODY.voxels - HOLE.voxels, BODY_LATER.voxels - HOLE.voxels]
 
 
 def test_an_upper_bound_below_the_threshold_is_refused():

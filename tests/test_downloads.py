@@ -16,6 +16,8 @@ from django.urls import reverse
 from volumes.models import Measurement
 
 from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOXELS
+from .phantoms import write_time_points
+from .test_body import BODY, BODY_LATER, HOLE, PATIENT, PATIENT_LATER
 from .time_series_writer import write_time_series
 
 PHANTOM_SLICES = sorted(p for p in PHANTOM_DIR.iterdir() if p.name.startswith("I"))
@@ -174,3 +176,19 @@ def test_the_mask_of_a_time_series_is_its_first_time_point(signed_in, tmp_path, 
     assert len(points) == 3 and measurement.voxels_above == points[0]["voxels_above"] > 0
     mask = np.asarray(nifti_of(signed_in.get(reverse("volumes:measurement-nifti", args=[measurement.pk]))).dataobj)
     assert mask.shape[2] == 4 and int(mask.sum()) == points[0]["voxels_above"] == 4 * boxes[0]
+
+
+@pytest.mark.django_db
+def test_body_only_on_a_time_series_counts_inside_each_time_points_body(signed_in, tmp_path, django_capture_on_commit_callbacks):
+    folder = write_time_points(tmp_path, [PATIENT, PATIENT_LATER])
+    upload(signed_in, *sorted(folder.iterdir()), capture=django_capture_on_commit_callbacks,
+           mode="modality", threshold="0", body_only="on")
+    measurement = Measurement.objects.get()
+    assert (measurement.state, measurement.body_only) == ("done", True)
+    points = measurement.result["time_points"]
+    assert [p["voxels_above"] for p in points] == [BODY.voxels - HOLE.voxels, BODY_LATER.voxels - HOLE.voxels]
+    # The mask is time point 1's, inside its body; the page says so beside the viewer and the links.
+    mask = np.asarray(nifti_of(signed_in.get(reverse("volumes:measurement-nifti", args=[measurement.pk]))).dataobj)
+    assert int(mask.sum()) == points[0]["voxels_above"] == measurement.voxels_above
+    page = signed_in.get(measurement.get_absolute_url()).content.decode()
+    assert page.count("time point 1 of 2") == 2

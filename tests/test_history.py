@@ -110,7 +110,9 @@ def test_csv_has_every_filtered_row_with_its_figures(signed_in, two_uploads):
     row = rows[0]
     assert int(row["id"]) == seed.pk
     assert int(row["voxels_above"]) == SEED_VOXELS
-    assert float(row["volume_mm3"]) == SEED_VOLUME_MM3
+    # The page's precision (mm³ to 3 decimals of a mL, HU to 1 decimal), without thousands separators.
+    assert (row["volume_mm3"], row["volume_ml"]) == (f"{SEED_VOLUME_MM3:.0f}", "143.280") == ("143280", "143.280")
+    assert (row["threshold_normalized"], row["threshold_modality"]) == ("0.5", "-26.0")
     assert row["study_date"] == "2008-09-18" and row["modality"] == "CT" and row["series_number"] == "0"
     assert row["url"].endswith(seed.get_absolute_url())
 

@@ -1,15 +1,19 @@
 """How the figures read: precision, the threshold an automatic mode chose, reasons in plain sight, admin's list."""
 import re
+import subprocess
+import sys
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.template.defaultfilters import floatformat
 from django.urls import reverse
 
 from volumes.models import Measurement, Upload
-from volumes.templatetags.figures import ml, mm3, modality_value
+from volumes.templatetags.figures import fixed, ml, mm3, modality_value
 
 from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOXELS, forget_volume
+from .test_command import MANAGE_PY
 
 PHANTOM_SLICES = sorted(p for p in PHANTOM_DIR.iterdir() if p.name.startswith("I"))[:3]
 
@@ -94,3 +98,33 @@ def test_the_upload_page_counts_what_is_measured_and_what_is_not_yet(client, dja
     Measurement.objects.update(state=Measurement.State.DONE)
     page = client.get(upload.get_absolute_url()).content.decode()
     assert "2 volumes measured" in page and "to measure" not in page and 'http-equiv="refresh"' not in page
+
+
+@pytest.mark.parametrize(
+    "value, argument",
+    [(143_280.029296875, "0g"), (143.280029296875, "3g"), (0.0123456, "-4g"), (57.633, "-1g"), (-26.0, "-1g"),
+     (1033.04, "-1g"), (0.125, "-2g"), (-0.04, "-1g"), (2.5, "0g"), (-1_234_567.25, "-1g"), (7.5, "-2g")],
+)
+def test_figures_print_as_djangos_floatformat_without_needing_the_apps(value, argument):
+    decimals = abs(int(argument.rstrip("g")))
+    assert fixed(value, decimals, whole_without_decimals=argument.startswith("-")) == floatformat(value, argument)
+
+
+def test_the_command_line_prints_the_figures_without_loading_the_apps():
+    completed = subprocess.run(
+        [sys.executable, str(MANAGE_PY), "measure", str(SEED_FILE), "--no-color"], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "volume: 143,280 mm³ (143.280 mL)" in completed.stdout
+    assert "normalised = -26 in modality units" in completed.stdout
+    assert "above the threshold: mean 57.6, std 76.9, min -25, median 45, max 972" in completed.stdout
+
+
+def test_the_command_line_says_the_count_is_of_the_body_with_body_only():
+    completed = subprocess.run(
+        [sys.executable, str(MANAGE_PY), "measure", str(SEED_FILE), "--body-only", "--no-color"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert re.search(r"voxels above: [\d,]+ of [\d,]+ inside the body\n", completed.stdout), completed.stdout
+    assert "body only: the couch and the air left out" in completed.stdout

@@ -9,14 +9,13 @@ from django.urls import reverse
 from PIL import Image
 from scipy import ndimage
 
-from volumes.imaging.render import MASK_COUNTED, MASK_LEFT_OUT
+from volumes.imaging.render import GREY_LEVELS, MASK_COUNTED, MASK_LEFT_OUT
 from volumes.models import Measurement
 from volumes.services import viewing
 
-from .conftest import PHANTOM_DIR, PHANTOM_VOXELS, SEED_FILE, SEED_VOXELS
+from .conftest import PHANTOM_BODY_VOXELS, PHANTOM_DIR, PHANTOM_VOXELS, SEED_FILE, SEED_VOXELS
 
 pytestmark = pytest.mark.django_db
-PHANTOM_BODY_VOXELS = 957_148
 PHANTOM_SLICES = 54
 
 
@@ -45,9 +44,10 @@ def url(name: str, measurement: Measurement, *args) -> str:
 
 
 def picture(response) -> Image.Image:
-    assert response.status_code == 200, response.content[:200]
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    assert response.status_code == 200, body[:200]
     assert response["Content-Type"] == "image/png"
-    return Image.open(io.BytesIO(response.content))
+    return Image.open(io.BytesIO(body))
 
 
 def mask_counts(client, measurement, query: str) -> tuple[int, int]:
@@ -119,6 +119,12 @@ def test_the_live_threshold_gives_the_figures_a_saved_measurement_would(signed_i
     assert (live["voxels_above"], live["volume_mm3"]) == (saved.voxels_above, saved.volume_mm3)
     assert live["voxels_above"] < PHANTOM_VOXELS
     assert Measurement.objects.count() == 2  # the live figures stored nothing
+    # Printed as the saved measurement's page prints them: mm³ to 3 decimals of a mL.
+    page = signed_in.get(saved.get_absolute_url()).content.decode()
+    shown = live["shown"]
+    assert f"<strong>{shown['volume_mm3']} mm³</strong>" in page and f"<span>{shown['volume_ml']} mL</span>" in page
+    assert shown["volume_mm3"] == f"{saved.volume_mm3:,.0f}" and shown["volume_ml"] == f"{saved.volume_mm3 / 1000:,.3f}"
+    assert shown["voxels_above"] == f"{saved.voxels_above:,}"
 
     refused = signed_in.get(url("measurement-live", phantom) + "?mode=normalized&threshold=0.5&upper=0.2")
     assert refused.status_code == 400
@@ -147,6 +153,13 @@ def test_body_only_is_found_once_then_live_and_the_masks_show_what_it_left_out(
     assert signed_in.get(url("measurement-viewer", phantom)).json()["body_ready"] is True
     counted, left_out = mask_counts(signed_in, body_only, "mode=normalized&threshold=0.5&body_only=on")
     assert (counted, left_out) == (PHANTOM_BODY_VOXELS, PHANTOM_VOXELS - PHANTOM_BODY_VOXELS)
+
+    # The thumbnail (the middle slice) tints what the middle slice's mask counts: the couch is not orange.
+    middle = np.asarray(picture(signed_in.get(f"{url('slice-mask', body_only, PHANTOM_SLICES // 2 + 1)}?mode=normalized&threshold=0.5&body_only=on")))
+    for measurement, expected in [(body_only, int((middle == MASK_COUNTED).sum())), (phantom, int((middle != 0).sum()))]:
+        thumbnail = np.asarray(picture(signed_in.get(url("measurement-preview", measurement))))
+        assert thumbnail.shape == middle.shape and int((thumbnail >= GREY_LEVELS).sum()) == expected
+    assert int((middle == MASK_LEFT_OUT).sum()) > 0
 
 
 def test_a_range_and_body_only_can_be_asked_for_at_upload(signed_in, django_capture_on_commit_callbacks):

@@ -54,7 +54,7 @@ class ThresholdForm(forms.Form):
     body_only = forms.BooleanField(
         required=False,
         label="Body only: leave out the couch and the air",
-        help_text="Counts only the voxels inside the body (its largest connected part); the first time reads the pixels again.",
+        help_text="Counts only the voxels inside the body (its largest connected part, each time point's own in a time series); the first time reads the pixels again.",
     )
 
     def __init__(self, *args, **kwargs):

@@ -24,7 +24,7 @@ class ThresholdRequestSerializer(serializers.Serializer):
     )
     body_only = serializers.BooleanField(
         required=False, default=False,
-        help_text="Count only the voxels inside the body (its largest connected part: couch and air left out).",
+        help_text="Count only the voxels inside the body (its largest connected part, each time point's own in a time series: couch and air left out).",
     )
 
     def validate(self, attrs):

@@ -22,6 +22,7 @@ from .forms import ApiTokenForm, ThresholdForm, UploadForm, WindowForm
 from .imaging.histograms import MeasurementError
 from .models import ApiToken, Measurement, Upload
 from .refusals import refusal_message
+from .templatetags import figures
 from .time_series import time_series_chart
 
 logger = logging.getLogger(__name__)
@@ -186,7 +187,11 @@ def measurement_live(request, pk: int):
         result = services.measurement_live(series=measurement.series, request=form.cleaned_data["request"])
     except MeasurementError as error:
         return json_error(f"The figures cannot be computed: {error}.", 409)
-    return JsonResponse(result.as_dict())
+    shown = {
+        "voxels_above": f"{result.voxels_above:,}", "total_voxels": f"{result.total_voxels:,}",
+        "volume_mm3": figures.mm3(result.volume_mm3), "volume_ml": figures.ml(result.volume_mm3),
+    }
+    return JsonResponse({**result.as_dict(), "shown": shown})
 
 
 def json_error(message: str, status: int, **extra) -> JsonResponse:

@@ -93,13 +93,23 @@
     function showResult(result) {
       var volume = document.getElementById("volume");
       var voxels = document.getElementById("voxels-above");
-      if (voxels) { voxels.textContent = formatNumber(result.voxels_above, 0); }
-      if (volume && result.volume_mm3 !== null) {
-        volume.querySelector("strong").textContent = formatNumber(result.volume_mm3, 3) + " mm³";
-        volume.querySelector("span").textContent = formatNumber(result.volume_ml, 3) + " mL";
+      var shown = result.shown;  // printed by the server as the page prints them (templatetags/figures.py)
+      if (voxels) { voxels.textContent = shown.voxels_above; }
+      var percent = document.getElementById("voxels-percent"), threshold = document.getElementById("volume-threshold");
+      var total = document.getElementById("voxels-total");
+      if (total) { total.textContent = shown.total_voxels + " voxels" + (result.body_only ? " inside the body" : ""); }
+      if (percent && result.total_voxels) { percent.textContent = Math.round(100 * result.voxels_above / result.total_voxels) + " %"; }
+      if (threshold && moved) {
+        threshold.textContent = "> " + lowerOut.textContent.replace(/ \(.*\)$/, "") +
+          (rangeOn.checked ? ", ≤ " + upperOut.textContent.replace(/ \(.*\)$/, "") : "") +
+          (bodyOn.checked ? ", body only" : "") + " (not saved)";
       }
-      figures.textContent = (result.volume_mm3 !== null ? formatNumber(result.volume_mm3, 3) + " mm³, " : "") +
-        formatNumber(result.voxels_above, 0) + " voxels" + (moved ? " (not saved)" : "");
+      if (volume && result.volume_mm3 !== null) {
+        volume.querySelector("strong").textContent = shown.volume_mm3 + " mm³";
+        volume.querySelector("span").textContent = shown.volume_ml + " mL";
+      }
+      figures.textContent = (result.volume_mm3 !== null ? shown.volume_mm3 + " mm³ (" + shown.volume_ml + " mL), " : "") +
+        shown.voxels_above + " voxels" + (moved ? " (not saved)" : "");
     }
 
     // At most one request in flight; the newest slider position is asked next.
@@ -152,7 +162,8 @@
 
     showValues();
     var saved = document.getElementById("volume");
-    figures.textContent = saved ? "Saved: " + saved.textContent.replace(/\s+/g, " ").trim() : "";
+    var savedMm3 = saved && saved.querySelector("strong"), savedMl = saved && saved.querySelector("span");
+    figures.textContent = savedMm3 ? "Saved: " + savedMm3.textContent.trim() + (savedMl ? " (" + savedMl.textContent.trim() + ")" : "") : "";
     box.hidden = false;
     box.dataset.ready = "1";
   }

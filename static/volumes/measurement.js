@@ -1,6 +1,6 @@
 // The result page while queued or running: poll the small status endpoint every POLL_MS and, once
-// the measurement has finished, fetch the page again and swap its head and result in place (within
-// a poll of the end). Nothing else on the page is touched, so what the user is typing in the
+// the measurement has finished, fetch the page again and swap its head, result and downloads in place
+// (within a poll of the end). Nothing else on the page is touched, so what the user is typing in the
 // remeasure form stays. Then the event "measurement:shown" tells the viewer and the live threshold
 // to start.
 (function () {
@@ -13,7 +13,7 @@
 
   function swapIn(html) {
     var fresh = new DOMParser().parseFromString(html, "text/html");
-    ["measurement-head", "measurement-state"].forEach(function (id) {
+    ["measurement-head", "measurement-state", "downloads"].forEach(function (id) {
       var now = document.getElementById(id), next = fresh.getElementById(id);
       if (now && next) { now.replaceWith(document.importNode(next, true)); }
     });

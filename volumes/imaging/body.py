@@ -8,13 +8,17 @@ the tissue the opening shaved off its edges (a dilation as deep as the opening, 
 and has its holes filled (lungs, bowel gas, the inside of a skull), so that everything inside the
 skin counts.
 Only two slices' labels are held at a time: memory does not grow with the number of slices.
+A time series has a body per time point (the patient may move or breathe between them), each found
+in that time point's slices alone; the slices of all time points are numbered as the histograms hold
+them, time point after time point.
 """
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain
 
 import numpy as np
 from scipy import ndimage
@@ -73,6 +77,21 @@ class Body:
         buffer = io.BytesIO()
         self.save(buffer)
         return buffer.getvalue()
+
+    @classmethod
+    def one_after_another(cls, bodies: Sequence[Body]) -> Body:
+        """The bodies of consecutive runs of slices (the time points) as one, slices numbered on."""
+        starts = [np.zeros(1, dtype=np.int64)]
+        for body in bodies:
+            starts.append(body.label_starts[1:] + starts[-1][-1])
+        labels = [body.labels for body in bodies]
+        return cls(bodies[0].threshold_modality, np.concatenate(starts), np.concatenate(labels).astype(np.int32))
+
+
+def preview_inside(body: Body, histogram: VolumeHistogram) -> np.ndarray:
+    """(rows, columns) bool: the voxels of the histogram's preview (the middle slice of the first time
+    point) inside the body; its modality values come from the histogram, no pixel is read."""
+    return body.mask(histogram.values[histogram.preview_value_index], histogram.slices // 2)
 
 
 def body_threshold(histogram: VolumeHistogram) -> float:
@@ -203,20 +222,26 @@ def value_indexer(values: np.ndarray):
     return lambda wanted: np.searchsorted(values, wanted)
 
 
-def measure_body(histogram: VolumeHistogram, stack: SliceStack) -> tuple[Body, VolumeHistogram]:
-    """Find the body of a volume and the histogram of the voxels inside it: two passes over the pixels.
+def measure_body(histogram: VolumeHistogram, stacks: Sequence[SliceStack]) -> tuple[Body, VolumeHistogram]:
+    """Find the body of a volume, of each time point on its own (`stacks`: one per time point, in the
+    histograms' order, `time_point_stacks`), and the histogram of the voxels inside it: two passes
+    over the pixels.
 
     One process: runs of slices handed to the decoding processes measured slower on a 2-core
     machine (bench/viewer.py; README, "Figures behind the code").
     """
-    if len(histogram.time_points) > 1:
+    measured = np.diff(histogram.time_point_starts).tolist()
+    readable = [stack.count for stack in stacks]
+    if readable != measured:
+        if len(measured) == 1:
+            raise MeasurementError(
+                f"the body cannot be found: {sum(readable)} slices can be read now, {measured[0]} were measured"
+            )
         raise MeasurementError(
-            f"'body only' measures a single volume, and this one has {len(histogram.time_points)} time points: "
-            "measure it without 'body only'"
+            f"the body cannot be found: the time points have {', '.join(map(str, readable))} slices that can be "
+            f"read now, {', '.join(map(str, measured))} were measured"
         )
-    if stack.count != histogram.slices:
-        raise MeasurementError(
-            f"the body cannot be found: {stack.count} slices can be read now, {histogram.slices} were measured"
-        )
-    body = find_body(iter_slice_modality(stack), body_threshold(histogram))
-    return body, body_histogram(histogram, body, iter_slice_modality(stack))
+    threshold = body_threshold(histogram)
+    body = Body.one_after_another([find_body(iter_slice_modality(stack), threshold) for stack in stacks])
+    every_slice = chain.from_iterable(iter_slice_modality(stack) for stack in stacks)
+    return body, body_histogram(histogram, body, every_slice)

@@ -22,14 +22,20 @@ voxels above the threshold. A palette PNG has a third of the bytes of an RGB one
 is written faster, and 128 greys are more than a thumbnail shows."""
 
 
-def preview_png(histogram: VolumeHistogram, above: np.ndarray, max_pixels: int = PREVIEW_MAX_PIXELS) -> bytes:
+def preview_png(
+    histogram: VolumeHistogram, above: np.ndarray, inside: np.ndarray | None = None, max_pixels: int = PREVIEW_MAX_PIXELS
+) -> bytes:
     """PNG of the middle slice with the voxels above the threshold in orange.
 
-    `above` is the (K,) mask over the histogram's distinct values that measure_histogram returns.
+    `above` is the (K,) mask over the histogram's distinct values that measure_histogram returns;
+    `inside`, (rows, columns) bool, the middle slice's voxels that may count (body only), else all.
     The picture keeps the physical aspect ratio when the pixel spacing is known.
     """
     levels = Image.fromarray(value_levels(histogram)[histogram.preview_value_index])
-    overlay = Image.fromarray(above[histogram.preview_value_index].astype(np.uint8) * GREY_LEVELS)
+    counted = above[histogram.preview_value_index]
+    if inside is not None:
+        counted = counted & inside
+    overlay = Image.fromarray(counted.astype(np.uint8) * GREY_LEVELS)
     size = display_size(histogram, max_pixels)
     if size != levels.size:
         upscaling = size[0] > histogram.columns

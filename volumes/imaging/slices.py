@@ -42,11 +42,11 @@ class SliceStack:
         return first.rows, first.columns
 
 
-def slice_stack(volume: VolumeImages) -> SliceStack:
-    """Order a volume's slices as the measurement does (its first time point); read the window of the
-    middle slice's file."""
+def slice_stack(volume: VolumeImages, time_point: int = 0) -> SliceStack:
+    """Order the slices of one time point of a volume (0-based; the first by default, whose figures the
+    measurement heads with) as the measurement does; read the window of the middle slice's file."""
     images = tuple(volume.images)
-    stack = build_stack(images, volume.time_point_list()[0].frames)
+    stack = build_stack(images, volume.time_point_list()[time_point].frames)
     frames = [images[ref.image].frames[ref.frame] for ref in stack.slices]
     positions = None
     if all(frame.position_mm is not None for frame in frames):
@@ -60,6 +60,12 @@ def slice_stack(volume: VolumeImages) -> SliceStack:
         file_window=read_file_window(images[middle.image]),
         monochrome1=any(image.pixels.monochrome1 for image in images),
     )
+
+
+def time_point_stacks(volume: VolumeImages) -> tuple[SliceStack, ...]:
+    """Every time point's slices, in the order the measurement's histograms hold them (one for a
+    volume without time points)."""
+    return tuple(slice_stack(volume, number) for number in range(len(volume.time_point_list())))
 
 
 def read_file_window(image: DicomImage) -> tuple[float, float] | None:

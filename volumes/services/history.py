@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 
 from ..models import Instance, Measurement, Series, Study, Upload
+from ..templatetags.figures import plain_figures
 
 SORTS = {
     "newest": ("-created_at", "-id"),
@@ -116,13 +117,14 @@ def measurements_write_csv(*, measurements, stream, url_of) -> None:
     writer.writerow(CSV_FIELDS)
     for m in measurements:
         series, study, result = m.series, m.series.study, m.result_dict()
+        volume_mm3, volume_ml, threshold_modality = plain_figures(m.volume_mm3, result.get("threshold_modality"))
         writer.writerow(
             [
                 m.pk, m.created_at.isoformat(), m.state, study.study_date.isoformat() if study.study_date else "",
                 safe_text(study.description), study.study_instance_uid, blank(series.series_number),
                 safe_text(series.display_description), safe_text(series.modality), series.series_instance_uid,
-                blank(result.get("slices")), m.mode, blank(m.threshold), blank(result.get("threshold_modality")),
-                blank(m.voxels_above), blank(result.get("total_voxels")), blank(m.volume_mm3), blank(m.volume_ml),
+                blank(result.get("slices")), m.mode, "" if m.threshold is None else f"{m.threshold:.4g}", threshold_modality,
+                blank(m.voxels_above), blank(result.get("total_voxels")), volume_mm3, volume_ml,
                 safe_text(result.get("volume_unavailable_reason") or ""), safe_text(" | ".join(result.get("warnings", []))),
                 url_of(m),
             ]

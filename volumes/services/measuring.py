@@ -10,6 +10,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from ..imaging.body import preview_inside
 from ..imaging.histograms import MeasurementError, VolumeHistogram, histogram_volume
 from ..imaging.measure import measure_histogram
 from ..imaging.reader import read_images
@@ -18,7 +19,7 @@ from ..imaging.thresholds import ThresholdRequest
 from ..models import Measurement, Series
 from .media import instances_on_disk
 from .scanning import decode_processes, series_volume
-from .viewing import series_body_histogram
+from .viewing import series_body_histogram, stored_body
 
 logger = logging.getLogger(__name__)
 
@@ -78,10 +79,12 @@ def measurement_run(*, measurement: Measurement) -> Measurement:
     try:
         histogram = series_histogram(series=measurement.series)
         request = measurement.threshold_request()
+        inside = None
         if request.body_only:
             histogram = series_body_histogram(series=measurement.series, histogram=histogram)
+            inside = preview_inside(stored_body(measurement.series), histogram)
         result, above = measure_histogram(histogram, request)
-        picture = preview_png(histogram, above)
+        picture = preview_png(histogram, above, inside)
     except MeasurementError as error:
         return measurement_fail(measurement=measurement, message=str(error))
     except Exception:

@@ -16,7 +16,7 @@ from ..imaging.histograms import MeasurementError, histogram_volume
 from ..imaging.images import DicomImage
 from ..imaging.measure import SeriesMeasurement, measure_histogram
 from ..imaging.reader import read_images
-from ..imaging.slices import slice_stack
+from ..imaging.slices import time_point_stacks
 from ..imaging.sources import Skipped, SourceFile, collect_paths
 from ..imaging.thresholds import ThresholdRequest
 
@@ -107,7 +107,7 @@ def paths_measure(*, paths: list[Path], request: ThresholdRequest, masks: MaskFi
                 if request.body_only:
                     from ..imaging.body import measure_body  # scipy: imported only when asked for (start-up time)
 
-                    histogram = measure_body(histogram, slice_stack(volume))[1]
+                    histogram = measure_body(histogram, time_point_stacks(volume))[1]
             except MeasurementError as error:
                 skipped.extend(Skipped(image.name, str(error)) for image in volume.images)
                 continue

@@ -24,7 +24,8 @@ from ..imaging.images import NotAnImage
 from ..imaging.measure import SeriesMeasurement, measure_histogram
 from ..imaging.reader import read_images
 from ..imaging.render import grey_slice_png, mask_png, value_histogram
-from ..imaging.slices import SliceStack, slice_modality, slice_stack
+from ..imaging.grouping import VolumeImages
+from ..imaging.slices import SliceStack, slice_modality, slice_stack, time_point_stacks
 from ..imaging.thresholds import ThresholdRequest
 from ..models import Measurement, Series
 from .media import instances_kept_on_disk
@@ -84,19 +85,23 @@ def series_stamp(series: Series) -> str:
 
 
 def series_slices(*, series: Series) -> SliceStack:
-    """The series' slices in the order its measurement stacks them (headers read once, then cached)."""
+    """The series' slices in the order its measurement stacks them (headers read once, then cached);
+    of a time series, the first time point's, whose figures the measurement heads with."""
+    return cached(f"stack:{series_stamp(series)}", lambda: slice_stack(series_stored_volume(series)))
 
-    def read() -> SliceStack:
-        # The stack keeps the files' paths for later slices: the storage's own (on the file system);
-        # a storage without paths (S3) has its files copied to a folder kept as long as this process.
-        sources = instances_kept_on_disk(series.instances.all())
-        # One process: web requests call this, and forking a threaded server is unsafe.
-        images = read_images(sources, processes=1).images
-        if not images:
-            raise MeasurementError("none of the series' stored files can be read")
-        return slice_stack(series_volume(series=series, images=images))
 
-    return cached(f"stack:{series_stamp(series)}", read)
+def series_stored_volume(series: Series) -> VolumeImages:
+    """The series' volume read from its stored files (the headers).
+
+    The volume keeps the files' paths for later slices: the storage's own (on the file system); a
+    storage without paths (S3) has its files copied to a folder kept as long as this process.
+    """
+    sources = instances_kept_on_disk(series.instances.all())
+    # One process: web requests call this, and forking a threaded server is unsafe.
+    images = read_images(sources, processes=1).images
+    if not images:
+        raise MeasurementError("none of the series' stored files can be read")
+    return series_volume(series=series, images=images)
 
 
 def read_slice(stack: SliceStack, number: int) -> np.ndarray:
@@ -181,7 +186,7 @@ def series_body_histogram(*, series: Series, histogram: VolumeHistogram) -> Volu
     if series.body_histogram and series.body:
         with series.body_histogram.open("rb") as f:
             return VolumeHistogram.load(f)
-    body, inside = measure_body(histogram, series_slices(series=series))
+    body, inside = measure_body(histogram, time_point_stacks(series_stored_volume(series)))
     series.body.save(f"body-{series.pk}.npz", ContentFile(body.to_bytes()), save=False)
     series.body_histogram.save(f"series-{series.pk}-body.npz", ContentFile(inside.to_bytes()), save=False)
     series.save(update_fields=["body", "body_histogram"])

@@ -11,6 +11,7 @@ from django.utils.module_loading import import_string
 from volumes import services
 from volumes.apps import VolumesConfig
 from volumes.imaging.export import MaskFiles
+from volumes.templatetags.figures import ml, mm3, modality_value
 from volumes.imaging.thresholds import (
     AUTOMATIC_MODES,
     MODES,
@@ -62,7 +63,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--body-only",
             action="store_true",
-            help="count only the voxels inside the body (the largest connected part: the couch and the air left out)",
+            help="count only the voxels inside the body (the largest connected part, each time point's own in a time series: the couch and the air left out)",
         )
         parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
         parser.add_argument(
@@ -108,22 +109,22 @@ class Command(BaseCommand):
             self.stdout.write(f"  {result.slices} slice(s) of {result.columns}×{result.rows}{geometry_text(result)}")
             threshold = "—" if result.threshold is None else f"{result.threshold:.6g}"
             self.stdout.write(
-                f"  threshold ({result.mode}): {threshold} normalised = {result.threshold_modality:.6g} in modality units"
+                f"  threshold ({result.mode}): {threshold} normalised = {modality_value(result.threshold_modality)} in modality units"
             )
             if result.threshold_upper_modality is not None:
-                self.stdout.write(f"  upper bound: at most {result.threshold_upper_modality:.6g} in modality units")
+                self.stdout.write(f"  upper bound: at most {modality_value(result.threshold_upper_modality)} in modality units")
             if result.body_only:
                 self.stdout.write("  body only: the couch and the air left out")
-            self.stdout.write(f"  voxels above: {result.voxels_above:,} of {result.total_voxels:,}")
+            self.stdout.write(f"  voxels above: {result.voxels_above:,} of {result.total_voxels:,}{' inside the body' if result.body_only else ''}")
             if result.volume_mm3 is None:
                 self.stdout.write(self.style.WARNING(f"  volume: not available: {result.volume_unavailable_reason}"))
             else:
-                self.stdout.write(self.style.SUCCESS(f"  volume: {result.volume_mm3:,.3f} mm³ ({result.volume_ml:,.3f} mL)"))
+                self.stdout.write(self.style.SUCCESS(f"  volume: {mm3(result.volume_mm3)} mm³ ({ml(result.volume_mm3)} mL)"))
             if result.stats:
                 stats = result.stats
                 self.stdout.write(
-                    f"  above the threshold: mean {stats['mean']:.6g}, std {stats['std']:.6g}, min {stats['min']:.6g}, "
-                    f"median {stats['median']:.6g}, max {stats['max']:.6g}"
+                    f"  above the threshold: mean {modality_value(stats['mean'])}, std {modality_value(stats['std'])}, "
+                    f"min {modality_value(stats['min'])}, median {modality_value(stats['median'])}, max {modality_value(stats['max'])}"
                 )
             if len(result.time_points) > 1:
                 self.write_time_points(result.time_points)
@@ -171,7 +172,7 @@ def time_text(point: dict) -> str:
 
 
 def point_text(point: dict) -> str:
-    volume = "no volume" if point["volume_mm3"] is None else f"{point['volume_mm3']:,.3f} mm³"
+    volume = "no volume" if point["volume_mm3"] is None else f"{mm3(point['volume_mm3'])} mm³"
     return f"{point['voxels_above']:,} voxels, {volume}"
 
 
