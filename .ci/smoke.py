@@ -39,6 +39,7 @@ DATABASE_PREFIX = os.environ.get("VOLUMES_TEST_DATABASE_PREFIX", "volumes_test_"
 SHARED_DATA = [os.environ.get("VOLUMES_SHARED_DATA"), ROOT.parent / "shared" / "data", "/work/shared/data"]
 SEED_FILE = next(p for p in (Path(d) / "seed-challenge" / "1-101.dcm" for d in SHARED_DATA if d) if p.is_file())
 EXPECTED_VOLUME_MM3 = 143_280.029
+EXPECTED_VOXELS = 50_080
 WORKERS = 2
 
 
@@ -84,7 +85,7 @@ def sign_in(session: requests.Session, base: str, username: str, password: str) 
         raise SystemExit(f"smoke: sign-in failed: {answer.status_code}")
 
 
-def upload_and_measure(session: requests.Session, base: str) -> float:
+def upload_and_measure(session: requests.Session, base: str) -> dict:
     with open(SEED_FILE, "rb") as seed:
         answer = session.post(f"{base}/api/measurements/", files={"files": (SEED_FILE.name, seed)},
                               data={"threshold": "0.5"}, timeout=120,
@@ -100,17 +101,18 @@ def upload_and_measure(session: requests.Session, base: str) -> float:
     detail = wait_until("the measurement", finished, 120)
     if detail["state"] != "done":
         raise SystemExit(f"smoke: the measurement failed: {detail.get('error_message')}")
-    return detail["volume_mm3"]
+    return detail
 
 
 def measure_on(base: str, username: str, password: str) -> float:
-    """Sign in, upload the challenge file, poll its measurement; the volume, checked."""
+    """Sign in, upload the challenge file, poll its measurement; the volume, checked with its voxels."""
     session = requests.Session()
     sign_in(session, base, username, password)
-    volume_mm3 = upload_and_measure(session, base)
-    if round(volume_mm3, 3) != EXPECTED_VOLUME_MM3:
-        raise SystemExit(f"smoke: volume {volume_mm3} mm³, expected {EXPECTED_VOLUME_MM3}")
-    return volume_mm3
+    detail = upload_and_measure(session, base)
+    if round(detail["volume_mm3"], 3) != EXPECTED_VOLUME_MM3 or detail["voxels_above"] != EXPECTED_VOXELS:
+        raise SystemExit(f"smoke: {detail['volume_mm3']} mm³ ({detail['voxels_above']} voxels), "
+                         f"expected {EXPECTED_VOLUME_MM3} mm³ ({EXPECTED_VOXELS} voxels)")
+    return detail["volume_mm3"]
 
 
 def main() -> int:
@@ -122,7 +124,7 @@ def main() -> int:
     arguments = parser.parse_args()
     if arguments.against:
         volume_mm3 = measure_on(arguments.against.rstrip("/"), arguments.username, arguments.password)
-        print(f"smoke: {arguments.against}: signed in, uploaded {SEED_FILE.name}, measured {volume_mm3:,.3f} mm³")
+        print(f"smoke: {arguments.against}: signed in, uploaded {SEED_FILE.name}, measured {volume_mm3:,.3f} mm³ ({EXPECTED_VOXELS:,} voxels)")
         return 0
     plan = launch_plan(compose_commands())
     port = int(os.environ.get("SMOKE_PORT") or free_port())
@@ -162,7 +164,7 @@ def main() -> int:
                 where += f" ({stored_object_folders()} in the bucket; no local media: {not local_media(workdir)})"
                 if local_media(workdir):
                     raise SystemExit(f"smoke: media written to local folders: {local_media(workdir)}")
-            print(f"smoke: passed: signed in, uploaded {SEED_FILE.name}, measured {volume_mm3:,.3f} mm³; "
+            print(f"smoke: passed: signed in, uploaded {SEED_FILE.name}, measured {volume_mm3:,.3f} mm³ ({EXPECTED_VOXELS:,} voxels); "
                   f"media on {where}; queue afterwards {health['queue']}", flush=True)
         finally:
             for _, process in processes:

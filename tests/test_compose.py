@@ -1,6 +1,7 @@
 """docker-compose.yml, the Dockerfile and the smoke test agree (CI runs no Docker; bench/compose_check.sh does)."""
 import importlib.util
 import re
+import runpy
 import sys
 from pathlib import Path
 
@@ -98,3 +99,39 @@ def test_the_image_runs_the_python_ci_tests_as_a_user_of_its_own():
 @pytest.mark.parametrize("kept_out", ["tests", "bench", ".ci", "var", ".venv", ".env", "requirements-test.txt"])
 def test_dockerignore_keeps_what_the_app_does_not_run_out_of_the_image(kept_out):
     assert kept_out in (ROOT / ".dockerignore").read_text().splitlines()
+
+
+def test_the_database_accepts_the_connections_web_threads_and_workers_keep(monkeypatch):
+    """Each gunicorn thread keeps its connection (CONN_MAX_AGE): WEB_CONCURRENCY × threads, plus two a
+    worker (its queue, its recovery sweep), must stay under PostgreSQL's max_connections."""
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    gunicorn = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    web_processes = int(re.fullmatch(r"\$\{WEB_CONCURRENCY:-(\d+)\}", SERVICES["web"]["environment"]["WEB_CONCURRENCY"]).group(1))
+    assert web_processes == gunicorn["workers"] == 2 and gunicorn["threads"] == 16
+    command = " ".join(SERVICES["db"]["command"])
+    max_connections = int(re.search(r"max_connections=\$\{POSTGRES_MAX_CONNECTIONS:-(\d+)\}", command).group(1))
+    assert max_connections >= 2 * web_processes * gunicorn["threads"] + 2 * 30 + 10  # twice the web, 30 workers
+    example = (ROOT / ".env.example").read_text()
+    assert f"POSTGRES_MAX_CONNECTIONS={max_connections}\n" in example and f"WEB_CONCURRENCY={web_processes}\n" in example
+
+
+def load_image_check():
+    spec = importlib.util.spec_from_file_location("image_check", ROOT / "bench" / "image_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_image_check_finds_runtime_packages_and_reports_test_tools_and_missing_pins():
+    """bench/image_check.py, run here on the test virtualenv (which has the test tools the image must not)."""
+    image_check = load_image_check()
+    runtime = (ROOT / "requirements.txt").read_text()
+    test_only = (ROOT / "requirements-test.txt").read_text()
+    assert image_check.pins("psycopg[binary]==3.3.9  # x\nDjango==5.2.19\n-r other.txt\n") == {"psycopg": "3.3.9", "django": "5.2.19"}
+    assert "gdcm" in image_check.top_level_modules("python-gdcm")
+    checked, wrong = image_check.problems(runtime + "no-such-distribution==1.0\nnumpy==0.0.1\n", test_only)
+    assert "python-gdcm==3.2.6" in checked and "django==5.2.19" in checked
+    assert "runtime package no-such-distribution==1.0 is not installed" in wrong
+    assert "runtime package numpy is 2.4.6, requirements.txt pins 0.0.1" in wrong
+    assert {"test-only package pytest is installed", "test-only package selenium is installed"} <= set(wrong)
+    assert not [problem for problem in wrong if "does not import" in problem], wrong

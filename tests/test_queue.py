@@ -1,7 +1,9 @@
 """The queue in PostgreSQL: two real worker processes share the tasks, each measurement runs once.
 
-django-tasks-db's worker claims a task with SELECT … FOR UPDATE SKIP LOCKED (DBTaskResultQuerySet
-.get_locked), so a worker never waits on a row another holds and never takes it a second time.
+The workers run docker-compose.yml's worker command (`manage.py measure_worker`, whose recovery sweep
+must not take a task another live worker holds). django-tasks-db's worker claims a task with SELECT …
+FOR UPDATE SKIP LOCKED (DBTaskResultQuerySet.get_locked), so a worker never waits on a row another
+holds and never takes it a second time.
 """
 import os
 import re
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
+import yaml
 from pydicom.uid import generate_uid
 
 from .conftest import SEED_FILE, SEED_VOLUME_MM3
@@ -21,7 +24,8 @@ from .postgres import scratch_database
 
 ROOT = Path(__file__).resolve().parents[1]
 SERIES = 20
-WORKER = [sys.executable, "manage.py", "db_worker", "--no-reload", "--interval", "0.1"]
+COMPOSE_WORKER = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker"]["command"]
+WORKER = [sys.executable, *COMPOSE_WORKER[1:]]
 FINISHED = re.compile(r"Task id=([0-9a-f-]{36}) path=volumes\.tasks\.measure_task state=(\w+)")
 
 UPLOAD_SERIES = """
@@ -66,7 +70,9 @@ def test_two_workers_on_one_postgresql_run_each_of_20_measurements_exactly_once(
     write_series(tmp_path / "series")
     with scratch_database() as url:
         env = {**os.environ, "DATABASE_URL": url, "VOLUMES_VAR_DIR": str(tmp_path / "var"),
-               "VOLUMES_DECODE_PROCESSES": "1", "DJANGO_LOG_LEVEL": "INFO"}
+               "VOLUMES_DECODE_PROCESSES": "1", "DJANGO_LOG_LEVEL": "INFO",
+               # each worker's recovery sweep looks at the other's running measurements all along
+               "VOLUMES_WORKER_SWEEP_SECONDS": "0.2"}
         manage(env, "migrate", "--noinput")
         logs = [open(tmp_path / f"worker-{n}.log", "w+") for n in (1, 2)]
         workers = [subprocess.Popen([*WORKER, "--worker-id", f"worker-{n}"], cwd=ROOT, env=env, stdout=log,

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from volumes import services
 from volumes.models import Measurement
+from volumes.services.measuring import process_start, worker_identity
 
 from .conftest import SEED_FILE, SEED_VOXELS
 from .test_services import HALF, uploaded
@@ -74,7 +75,7 @@ def test_a_worker_killed_mid_measurement_is_replaced_by_the_next_one_which_measu
     stuck = subprocess.Popen([sys.executable, "-c", STUCK_WORKER], env=env, cwd=REPO)
     try:
         running = wait_for(lambda: (row := measurement_row(tmp_path))["state"] == "running" and row)
-        assert running["worker"].endswith(f":{stuck.pid}")
+        assert running["worker"].endswith(f":{stuck.pid}@{process_start(stuck.pid)}")
         # It measures below the web server's priority (VOLUMES_WORKER_NICENESS, 10 by default).
         assert os.getpriority(os.PRIO_PROCESS, stuck.pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
     finally:
@@ -162,6 +163,31 @@ def test_a_live_worker_on_this_host_is_left_alone(measurement):
     assert services.measurements_recover() == []
     measurement.refresh_from_db()
     assert measurement.state == Measurement.State.RUNNING
+
+
+def test_a_worker_names_itself_by_host_process_and_start(measurement):
+    """What measurement_run records is what the recovery sweep reads as alive while the worker runs."""
+    import socket
+
+    identity = worker_identity()
+    start = Path(f"/proc/{os.getpid()}/stat").read_text().rpartition(")")[2].split()[19]
+    assert identity == f"{socket.gethostname()}:{os.getpid()}@{start}" and int(start) > 0
+    as_if_running_in(measurement, identity, attempts=1)
+    assert services.measurements_recover() == []
+
+
+def test_a_process_id_taken_by_a_later_process_is_a_dead_worker(measurement, django_capture_on_commit_callbacks):
+    """A container's worker is process 1 again after its restart, on the same host name: the start
+    recorded with the id tells the new worker from the one that died measuring."""
+    import socket
+
+    started = int(process_start(os.getpid()))
+    as_if_running_in(measurement, f"{socket.gethostname()}:{os.getpid()}@{started - 1}", attempts=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        (recovered,) = services.measurements_recover()
+    assert recovered.retry_reason == f"the worker measuring it (process {os.getpid()}) stopped before it finished"
+    recovered.refresh_from_db()
+    assert recovered.state == Measurement.State.DONE and recovered.voxels_above == SEED_VOXELS
 
 
 def test_a_measurement_never_queued_is_queued_by_the_next_sweep(db, django_capture_on_commit_callbacks):

@@ -5,6 +5,7 @@ import logging
 import os
 import socket
 from dataclasses import replace
+from pathlib import Path
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -41,8 +42,22 @@ def measurement_enqueue(*, measurement: Measurement) -> None:
 
 
 def worker_identity() -> str:
-    """Which process runs a measurement (host:pid): how a dead worker's measurement is recognised."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Which process runs a measurement (host:pid@start): how a dead worker's measurement is recognised.
+
+    The start (see process_start) tells a process from a later one given the same id: a container's
+    worker is process 1 again after its restart, on the same host name.
+    """
+    return f"{socket.gethostname()}:{os.getpid()}@{process_start(os.getpid())}"
+
+
+def process_start(pid: int) -> str:
+    """When process `pid` started, in clock ticks since boot (Linux's /proc/<pid>/stat, field 22);
+    empty where there is no /proc or no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rpartition(")")[2].split()[19]  # the fields after the command's name start at field 3
 
 
 def measurement_remeasure(*, measurement: Measurement, request: ThresholdRequest) -> Measurement:

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import Measurement
-from .measuring import measurement_enqueue
+from .measuring import measurement_enqueue, process_start
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +25,13 @@ process stopped between the commit and the queue (the queue is written right aft
 def dead_worker_reason(measurement: Measurement, now: datetime.datetime) -> str | None:
     """Why a running measurement's worker must be dead, or None while it may still be working.
 
-    On the same host a worker that is gone is seen at once (its process id no longer exists); on
-    another host (a container), after VOLUMES_MEASUREMENT_TIMEOUT seconds without a result.
+    On the same host a worker that is gone is seen at once (its process id no longer exists, or now
+    names a process started later, as a restarted container's process 1); on another host (a
+    container), after VOLUMES_MEASUREMENT_TIMEOUT seconds without a result.
     """
-    host, _, pid = measurement.worker.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit() and not process_exists(int(pid)):
+    host, _, process = measurement.worker.rpartition(":")
+    pid, _, started = process.partition("@")
+    if host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid), started):
         return f"the worker measuring it (process {pid}) stopped before it finished"
     timeout = settings.VOLUMES_MEASUREMENT_TIMEOUT
     if measurement.started_at is None or measurement.started_at < now - datetime.timedelta(seconds=timeout):
@@ -53,14 +55,15 @@ def never_queued(now: datetime.datetime) -> list[Measurement]:
     return found
 
 
-def process_exists(pid: int) -> bool:
+def process_alive(pid: int, started: str) -> bool:
+    """Whether process `pid` still runs, and is the one that started then (when the start is known)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return not started or process_start(pid) in ("", started)
 
 
 def measurements_recover() -> list[Measurement]:
