@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=600)
     parser.add_argument("--out", type=Path, default=BENCH / "out")
     args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
     var = Path(tempfile.mkdtemp(prefix="upload-pieces-", dir=args.out))
     os.environ["VOLUMES_VAR_DIR"] = str(var)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dicomsite.settings")

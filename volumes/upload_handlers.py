@@ -6,22 +6,36 @@ folder; then the service copied them into storage. Here every file lands in the 
 same file system as the media folder, so that storing it is a rename instead of writing its bytes
 again, and its SHA-256 is known without reading it back. A zip archive's stored entries are written
 to files of their own as they arrive (imaging.zip_split), hashed on the way, so that unpacking it
-writes nothing again; the archive itself is not hashed (it is never stored).
+writes nothing again; the archive itself is not hashed (it is never stored). The body is parsed here
+(multipart_body, in 4 MiB blocks), not by Django's parser, which hands a handler 64 KiB at a time.
 """
 from __future__ import annotations
 
+import binascii
+import contextlib
 import hashlib
 import shutil
 import tempfile
+from base64 import b64decode
 from pathlib import Path
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
-from django.http.multipartparser import MultiPartParserError
+from django.http import QueryDict, UnreadablePostError
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
+from django.utils.datastructures import MultiValueDict
+from django.utils.encoding import force_str
 
 from .imaging.zip_split import LOCAL_SIGNATURE, SplitEntry, SplitLimits, ZipSplitter
+from .multipart_body import BodyRefused, MultipartBody, PartHeaders
 from .services.scanning import archive_limits
 from .services.storing import staging_dir
+
+
+FIELD, FILE, IGNORED = "field", "file", "ignored"
+"""What a part of the body is."""
 
 
 class UploadCut(MultiPartParserError):
@@ -55,60 +69,9 @@ class StagedUploadedFile(UploadedFile):
             pass  # moved into storage, or renamed to wait for its rows: nothing left to delete
 
 
-class BodyCounter:
-    """The request stream, read in large pieces and handed out in the sizes asked; counting the bytes
-    read and keeping the last few (to see the final boundary).
-
-    Django's parser asks for a chunk (64 KiB) at a time. Gunicorn's body reader copies what it holds
-    ahead (up to 1 MiB) on every read: read 64 KiB at a time, a large body cost it many times the
-    CPU it costs read READ_BYTES at a time (README: "An upload, piece by piece").
-    """
-
-    READ_BYTES = 4 * 1024 * 1024
-    TAIL_BYTES = 128
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.bytes_read = 0
-        self.tail = b""
-        self.ahead = memoryview(b"")  # read from the stream, not yet handed out
-
-    def read(self, size=-1):
-        if size is None or size < 0:
-            rest = self.stream.read()
-            self.seen(rest)
-            rest, self.ahead = bytes(self.ahead) + rest, memoryview(b"")
-            return rest
-        if not self.ahead:
-            data = self.stream.read(max(size, self.READ_BYTES))
-            self.seen(data)
-            if len(data) <= size:
-                return data
-            self.ahead = memoryview(data)
-        taken, self.ahead = self.ahead[:size], self.ahead[size:]
-        return bytes(taken)
-
-    def readline(self, size=-1):
-        """A line of at most `size` bytes, from what was read ahead first."""
-        line = b""
-        while not line.endswith(b"\n") and (size is None or size < 0 or len(line) < size):
-            wanted = -1 if size is None or size < 0 else size - len(line)
-            if not self.ahead:
-                rest = self.stream.readline(wanted)
-                self.seen(rest)
-                return line + rest
-            limit = len(self.ahead) if wanted < 0 else min(wanted, len(self.ahead))
-            newline = bytes(self.ahead[:limit]).find(b"\n")
-            line += self.read(limit if newline < 0 else newline + 1)
-        return line
-
-    def seen(self, data: bytes) -> None:
-        self.bytes_read += len(data)
-        self.tail = (self.tail + data[-self.TAIL_BYTES :])[-self.TAIL_BYTES :]
-
-
 class StagingUploadHandler(FileUploadHandler):
-    """Streams every file of a multipart body into the staging folder, hashing it on the way.
+    """Reads a multipart body itself (`handle_raw_input`, in large blocks: multipart_body) and streams
+    every file into the staging folder, hashing it on the way.
 
     When the body ends before its Content-Length or without the multipart's final boundary (a client
     that stopped or a connection cut), the files already received are deleted and UploadCut is raised:
@@ -117,21 +80,76 @@ class StagingUploadHandler(FileUploadHandler):
 
     def __init__(self, request=None):
         super().__init__(request)
-        self.counter: BodyCounter | None = None
-        self.body_length = 0
-        self.boundary = b""
-        self.interrupted = False
         self.received: list[StagedUploadedFile] = []
         self.split_room: SplitLimits | None = None  # what the archives of this request may still split out
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        self.body_length = content_length
-        self.boundary = boundary if isinstance(boundary, bytes) else str(boundary).encode("ascii")
-        # Django's HttpRequest reads its body from `_stream`; count what comes through it.
-        if hasattr(input_data, "_stream"):
-            self.counter = BodyCounter(input_data._stream)
-            input_data._stream = self.counter
-        return None
+        """Parse the whole body here (multipart_body), instead of Django's parser: the form's fields
+        and files, or UploadCut (every file received deleted) when the body did not arrive whole."""
+        boundary = boundary if isinstance(boundary, bytes) else str(boundary).encode("ascii")
+        body = MultipartBody(input_data, boundary, content_length)
+        try:
+            form = self.read_parts(body, encoding or settings.DEFAULT_CHARSET)
+        except UnreadablePostError:  # the connection failed while the body was read: cut, as below
+            form = None
+        except BaseException:
+            self.discard_received()
+            raise
+        if form is None or not body.complete:
+            self.discard_received()
+            raise UploadCut(
+                f"the upload was cut off: {body.bytes_read:,} of its {content_length:,} bytes arrived "
+                "before the connection ended: send it again"
+            )
+        return form
+
+    def read_parts(self, body: MultipartBody, encoding: str) -> tuple[QueryDict, MultiValueDict]:
+        """The fields and files of a multipart body, under the limits Django's parser applies
+        (DATA_UPLOAD_MAX_NUMBER_FIELDS, DATA_UPLOAD_MAX_MEMORY_SIZE, DATA_UPLOAD_MAX_NUMBER_FILES)."""
+        post, files = QueryDict(mutable=True, encoding=encoding), MultiValueDict()
+        fields = files_sent = field_bytes = 0
+        kind, name, size, chunks, base64 = IGNORED, "", 0, [], False
+        for event, value in body.events():
+            if event == "part":
+                kind, size, chunks, base64 = part_kind(value), 0, [], value.transfer_encoding == "base64"
+                name = force_str(value.disposition.get("name", "").strip(), encoding, errors="replace")
+                if kind == FIELD:
+                    fields += 1
+                    if settings.DATA_UPLOAD_MAX_NUMBER_FIELDS is not None and fields > settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 2:
+                        raise TooManyFieldsSent("The number of POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS.")
+                    field_bytes += len(name) + 2
+                elif kind == FILE:
+                    files_sent += 1
+                    if settings.DATA_UPLOAD_MAX_NUMBER_FILES is not None and files_sent > settings.DATA_UPLOAD_MAX_NUMBER_FILES:
+                        raise TooManyFilesSent("The number of files exceeded settings.DATA_UPLOAD_MAX_NUMBER_FILES.")
+                    file_name = sanitized_file_name(force_str(value.disposition["filename"], encoding, errors="replace"))
+                    if base64:
+                        raise BodyRefused("a file sent in base64 (Content-Transfer-Encoding): send its bytes as they are")
+                    if file_name is None:
+                        kind = IGNORED
+                    else:
+                        params = value.content_type_params
+                        self.new_file(name, file_name, value.content_type, None, params.get("charset"), params)
+            elif event == "data" and kind != IGNORED:
+                if kind == FILE:
+                    self.receive_data_chunk(value, size)
+                else:
+                    field_bytes += len(value)
+                    if settings.DATA_UPLOAD_MAX_MEMORY_SIZE is not None and field_bytes > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+                        raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
+                    chunks.append(bytes(value))
+                size += len(value)
+            elif event == "end":
+                if kind == FILE:
+                    files.appendlist(name, self.file_complete(size))
+                elif kind == FIELD:
+                    data = b"".join(chunks)
+                    if base64:  # as Django's parser: undecodable data is kept as it came
+                        with contextlib.suppress(binascii.Error):
+                            data = b64decode(data)
+                    post.appendlist(name, force_str(data, encoding, errors="replace"))
+        post._mutable = False
+        return post, files
 
     def new_file(self, *args, **kwargs):
         super().new_file(*args, **kwargs)
@@ -175,27 +193,21 @@ class StagingUploadHandler(FileUploadHandler):
         self.file.size = file_size
         return self.file
 
-    def upload_interrupted(self):
-        self.interrupted = True
+    def discard_received(self) -> None:
+        """Delete every file of this request received so far (nothing of a refused body is kept)."""
+        for file in self.received:
+            file.close()
 
-    def upload_complete(self):
-        problem = self.cut_reason()
-        if problem:
-            for file in self.received:
-                file.close()
-            raise UploadCut(problem)
 
-    def cut_reason(self) -> str | None:
-        if self.counter is None:
-            return "the upload was cut off before its end: send it again" if self.interrupted else None
-        whole = (
-            not self.interrupted
-            and self.counter.bytes_read == self.body_length
-            and self.counter.tail.rstrip(b"\r\n").endswith(b"--" + self.boundary + b"--")
-        )
-        if whole:
-            return None
-        return (
-            f"the upload was cut off: {self.counter.bytes_read:,} of its {self.body_length:,} bytes arrived "
-            "before the connection ended: send it again"
-        )
+def part_kind(headers: PartHeaders) -> str:
+    """As Django's parser tells them: a part with a non-empty file name is a file, another with a
+    Content-Disposition naming it a field; the rest is ignored."""
+    if "name" not in headers.disposition:
+        return IGNORED
+    return FILE if headers.disposition.get("filename") else FIELD
+
+
+def sanitized_file_name(file_name: str) -> str | None:
+    """The file name as Django's parser keeps it (its own rule, `MultiPartParser.sanitize_file_name`,
+    which uses nothing of the parser): no folders, only printable characters; None for "", "." or ".."."""
+    return MultiPartParser.sanitize_file_name(None, file_name)

@@ -5,7 +5,8 @@ entries and its table of contents at their offsets, with a hole (nothing written
 entry's bytes were; those bytes go to the entry's own file, hashed (SHA-256 and CRC-32) on the way.
 Unpacking (`archives.unpack_sources`) reads the table of contents as ever and takes an entry's file
 instead of extracting it when the table agrees with what arrived (offset, name, size), checking its
-CRC-32 as extracting would.
+CRC-32 as extracting would. The CRC-32 is ISA-L's (isal), the same value as zlib's in a quarter of the
+time (README: "An upload, piece by piece").
 
 Local headers are followed one after the other from the first byte. Where that stops being possible
 (a data descriptor, whose sizes come after the bytes; Zip64 sizes; anything that is not a local
@@ -17,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from isal.isal_zlib import crc32
 
 LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 """A zip entry's local header before its name and extra field (APPNOTE 4.3.7), as zipfile reads it."""
@@ -89,7 +91,7 @@ class ZipSplitter:
             if self.state == ENTRY:
                 self.entry_file.write(taken)
                 self.sha256.update(taken)
-                self.crc32 = zlib.crc32(taken, self.crc32)
+                self.crc32 = crc32(taken, self.crc32)
                 self.archive.seek(len(taken), os.SEEK_CUR)  # a hole in the archive file
                 self.offset += len(taken)
             else:

@@ -39,8 +39,16 @@ def private_folder(folder: Path) -> None:
         path.mkdir(mode=0o700, exist_ok=True)
 
 
-def pending_path(digest: str) -> Path:
-    return staging_dir() / PENDING_FOLDER / f"{digest}.dcm"
+def pending_folder() -> Path:
+    """Where staged files wait for their rows (created when missing)."""
+    folder = staging_dir() / PENDING_FOLDER
+    private_folder(folder)
+    return folder
+
+
+def pending_path(digest: str, folder: Path | None = None) -> Path:
+    """`folder`: the pending folder, when the caller has it (an upload places hundreds of files)."""
+    return (folder or staging_dir() / PENDING_FOLDER) / f"{digest}.dcm"
 
 
 def instance_file_name(digest: str) -> str:
@@ -48,13 +56,13 @@ def instance_file_name(digest: str) -> str:
     return f"instances/{digest[:2]}/{digest}.dcm"
 
 
-def file_set_pending(*, path: Path, digest: str) -> bool:
+def file_set_pending(*, path: Path, digest: str, folder: Path | None = None) -> bool:
     """Rename a staged file to wait for its rows (no byte written): `pending/<sha256>.dcm`.
 
     False when the same content already waits there for another upload's rows: that one is left to it.
+    `folder`: `pending_folder()`, when the caller has it.
     """
-    target = pending_path(digest)
-    private_folder(target.parent)
+    target = pending_path(digest, folder or pending_folder())
     if target.exists():
         return False
     os.replace(path, target)
@@ -68,9 +76,10 @@ class PendingFile(File):
         return self.name
 
 
-def pending_store(*, digest: str) -> None:
-    """Move a pending file into storage under its content's name; drop it when that name is stored already."""
-    source = pending_path(digest)
+def pending_store(*, digest: str, folder: Path | None = None) -> None:
+    """Move a pending file into storage under its content's name; drop it when that name is stored already.
+    `folder`: the pending folder, when the caller has it."""
+    source = pending_path(digest, folder)
     name = instance_file_name(digest)
     target = storage_local_path(name)
     if target is not None:

@@ -26,6 +26,7 @@ from .storing import (
     file_set_pending,
     instance_file_name,
     pending_discard,
+    pending_folder,
     pending_store,
     staging_dir,
 )
@@ -157,11 +158,12 @@ def store_scan(*, owner, scan: Scan, request: ThresholdRequest) -> Upload:
             upload.skipped_count = summary.count
             upload.skipped_reasons = summary.reasons
             upload.save(update_fields=["skipped", "skipped_count", "skipped_reasons"])
+            folder = pending_folder()
             for digest, path in pending.items():
-                if file_set_pending(path=path, digest=digest):
+                if file_set_pending(path=path, digest=digest, folder=folder):
                     placed.append(digest)
             digests_to_store = list(pending)
-            transaction.on_commit(lambda: pending_store_all(digests=digests_to_store))
+            transaction.on_commit(lambda: pending_store_all(digests=digests_to_store, folder=folder))
             for measurement in measurements:
                 measurement_enqueue(measurement=measurement)  # on commit too, after the files are in place
     except BaseException:
@@ -171,9 +173,9 @@ def store_scan(*, owner, scan: Scan, request: ThresholdRequest) -> Upload:
     return upload
 
 
-def pending_store_all(*, digests: list[str]) -> None:
+def pending_store_all(*, digests: list[str], folder: Path) -> None:
     for digest in digests:
-        pending_store(digest=digest)
+        pending_store(digest=digest, folder=folder)
 
 
 def series_store(
