@@ -7,7 +7,7 @@ Offset Table, frames in several fragments). Each is then read three ways: ours (
 checked to be the one taken or declined), ours with the direct path turned off (pydicom's decoding
 framework), and pydicom's own `pixel_array`. The stored values and histograms must be the same.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,10 @@ from pydicom.uid import CTImageStorage, JPEG2000Lossless, JPEGLosslessSV1, JPEGL
 from rle.utils import encode_array as encode_rle
 
 from tests.jpeg_encoders import encode_jpeg_lossless, encode_jpeg_ls
-from tests.phantoms import SeriesSpec, base_dataset
+from tests.phantoms import Phantom, SeriesSpec, base_dataset, write_series
 from volumes.imaging import decoding
+from volumes.imaging.geometry import split_into_volumes
+from volumes.imaging.histograms import histogram_volume
 from volumes.imaging.pixels import frame_histograms, frame_stored_values, iter_stored_frames
 from volumes.imaging.reader import read_image, read_images
 from volumes.imaging.sources import SourceFile, collect_paths
@@ -213,6 +215,10 @@ def test_a_series_read_in_two_processes_is_histogrammed_while_read_as_pydicom_de
         values, counts = np.unique(pydicom_frames(image.path)[0], return_counts=True)
         [histogram] = image.histograms
         assert (histogram.values.tolist(), histogram.counts.tolist()) == (values.tolist(), counts.tolist())
+    kept = [image for image in images if image.kept_frame is not None]  # the middle files, sent back decoded
+    assert [image.name for image in kept] == [images[14].name, images[15].name]
+    for image in kept:
+        assert np.array_equal(frame_stored_values(image, 0), pydicom_frames(image.path)[0])
 
 
 def test_a_frame_the_decoder_cannot_read_is_left_to_pydicom_which_says_why(tmp_path):
@@ -224,3 +230,20 @@ def test_a_frame_the_decoder_cannot_read_is_left_to_pydicom_which_says_why(tmp_p
     with pytest.raises(Exception, match="pyjpegls") as raised:
         frame_stored_values(image, 0)
     assert "the pixel data cannot be decoded" in str(raised.value)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_the_preview_uses_the_frame_kept_while_reading_and_equals_the_frame_decoded_again(tmp_path, monkeypatch, descending):
+    phantom = Phantom(slices=6, rows=32, columns=32, noise_steps=3, seed=5)
+    names = tuple(f"IM{(5 - k if descending else k):04d}" for k in range(6))  # listed in slice order, either way
+    write_series(tmp_path, SeriesSpec(phantom=phantom, transfer_syntax=RLELossless, names=names))
+    images = read_images(collect_paths([tmp_path]), histograms=True).images
+    assert sorted(image.name for image in images if image.kept_frame is not None) == [f"{tmp_path.name}/IM0002", f"{tmp_path.name}/IM0003"]
+    decoded_again = histogram_volume(split_into_volumes([replace(image, kept_frame=None) for image in images])[0])
+    with monkeypatch.context() as patched:
+        patched.setattr(decoding, "direct_decoder", lambda layout: pytest.fail("a frame decoded again"))
+        kept = histogram_volume(split_into_volumes(images)[0])
+    assert np.array_equal(kept.preview_value_index, decoded_again.preview_value_index)
+    middle = pydicom.dcmread(tmp_path / names[3])  # slices[6 // 2] along the normal
+    expected = np.searchsorted(kept.values, middle.pixel_array * float(middle.RescaleSlope) + float(middle.RescaleIntercept))
+    assert np.array_equal(kept.preview_value_index, expected)

@@ -93,6 +93,15 @@ class StoredHistogram:
 
 
 @dataclass(frozen=True)
+class KeptFrame:
+    """A frame's pixel words as read or decoded, and whether they are as stored (see
+    pixels.iter_stored_frames): kept so as not to decode the frame again."""
+
+    words: np.ndarray
+    as_stored: bool
+
+
+@dataclass(frozen=True)
 class DicomImage:
     """A DICOM file with pixel data we can measure: identity, geometry per frame, pixel layout."""
 
@@ -117,6 +126,8 @@ class DicomImage:
     # Each frame's histogram, when made while the file was read (`read_images(histograms=True)`).
     histograms: tuple[StoredHistogram, ...] | None = field(default=None, repr=False, compare=False)
     mosaic: Mosaic | None = None
+    # The decoded words of its one frame, when kept while reading it (`reader.preview_candidates`).
+    kept_frame: KeptFrame | None = field(default=None, repr=False, compare=False)
 
     @property
     def rows(self) -> int:

@@ -10,7 +10,7 @@ from pydicom.pixels import iter_pixels
 from pydicom.uid import UID
 
 from .decoding import iter_encapsulated_frames
-from .images import DicomImage, Frame, NotAnImage, PixelLayout, StoredHistogram, describe
+from .images import DicomImage, Frame, KeptFrame, NotAnImage, PixelLayout, StoredHistogram, describe
 from .word_counts import WordCounting
 
 
@@ -42,6 +42,14 @@ def frame_histograms(
     return [
         compact(histogram_stored(tile, image.pixels, counting, as_stored)) for tile, as_stored in iter_tiles(image, frames, stored)
     ]
+
+
+def histogram_keeping_frame(image: DicomImage, counting: WordCounting) -> tuple[StoredHistogram, KeptFrame]:
+    """The histogram of the one frame of `image` (not a mosaic), and the frame's words kept (a copy:
+    counting may reorder the words it counts)."""
+    ((words, as_stored),) = iter_stored_frames(image, [0])
+    kept = KeptFrame(words.copy(), as_stored)
+    return compact(histogram_stored(words, image.pixels, counting, as_stored)), kept
 
 
 def iter_tiles(
@@ -79,6 +87,8 @@ def frame_stored_values(image: DicomImage, position: int, buffer: FrameBuffer | 
     """The stored values of the frame at `position` of `image.frames` (a mosaic's tile) as a (rows, columns)
     array of int64 (float64 for float pixel data); with a `buffer`, the raw frame is read into it."""
     frame = image.frames[position]
+    if image.kept_frame is not None and frame.index == 0 and image.mosaic is None:
+        return stored_values(image.kept_frame.words, image.pixels, image.kept_frame.as_stored).reshape(image.rows, image.columns)
     for stored, as_stored in iter_stored_frames(image, [frame.index], buffer):
         if image.mosaic is not None:
             stored = tile_of(stored, image, frame.tile)

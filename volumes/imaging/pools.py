@@ -22,8 +22,10 @@ what is left: few round trips (each run's results are pickled, sent and unpickle
 process reads; README gives the figures)."""
 
 
-SMALLEST_RUN_SHARE = 8
-"""`shrinking_runs` makes no run smaller than the items over (processes × this), but for the last."""
+SMALLEST_RUN_SHARE = 32
+"""`shrinking_runs` makes no run smaller than the items over (processes × this), but for the last: the
+last runs of a 140-file series are 3 files, so that two processes decoding frames of 5 ms (JPEG-LS,
+JPEG lossless) or 30 ms (JPEG 2000) end within a few frames of each other (README, Benchmark)."""
 
 
 def shrinking_runs(items: list, processes: int) -> list[list]:
