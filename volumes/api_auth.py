@@ -17,6 +17,8 @@ from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_cool_off
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
+from django.core.cache import caches
+from django.utils.connection import ConnectionProxy
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.throttling import SimpleRateThrottle
@@ -24,6 +26,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from . import services
 
 TOKEN_KEYWORDS = (b"bearer", b"token")
+THROTTLE_CACHE = "throttle"
 TOKEN_CREDENTIALS = {"username": "(API token)"}
 """What axes records for a failed token: one pseudo-user, so that failures add up per address."""
 
@@ -54,7 +57,10 @@ class ApiTokenAuthentication(BaseAuthentication):
 
 
 class RateFromSettings(SimpleRateThrottle):
-    """DRF's rate throttle with its rate read from `settings.VOLUMES_API_RATES` at each request."""
+    """DRF's rate throttle with its rate read from `settings.VOLUMES_API_RATES` at each request, counting
+    in the `throttle` cache (the database: one count for all the web processes, not one each)."""
+
+    cache = ConnectionProxy(caches, THROTTLE_CACHE)
 
     def get_rate(self) -> str:
         return settings.VOLUMES_API_RATES[self.scope]
