@@ -180,6 +180,25 @@ def test_staff_without_permission_are_refused_on_every_admin_url(owner, owned_id
     assert "You don’t have permission" in index and series.series_instance_uid not in index
 
 
+def test_every_url_refuses_a_session_post_without_the_csrf_token(owner, owned_ids):
+    """CSRF: a form posted from another site carries the session cookie but not the token; every URL
+    of the URL conf (pages, API, files, admin, sign-in) answers 403 before anything is changed."""
+    measurement = Measurement.objects.get()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)  # the owner's own objects: a forged delete or remeasure would succeed
+    arguments = {"pk": measurement.pk, "number": 1, "object_id": str(measurement.pk), "id": str(owner.pk),
+                 "app_label": "volumes", "content_type_id": "1", "uidb64": "MQ", "token": "set-password", "url": "x"}
+    walked = 0
+    for name, pattern in url_patterns():
+        if name.endswith("(unnamed)") or name == "static":
+            continue
+        groups = set(pattern.pattern.regex.groupindex) | set(pattern.pattern.converters)
+        answer = client.post(reverse(name, kwargs={k: v for k, v in arguments.items() if k in groups}), {"name": "x"})
+        assert answer.status_code == 403, f"POST {name} without the CSRF token gave {answer.status_code}"
+        walked += 1
+    assert walked > 80 and Measurement.objects.filter(pk=measurement.pk).exists()
+
+
 def test_object_lists_show_another_user_nothing(owner, owned_ids):
     intruder = Client()
     intruder.force_login(get_user_model().objects.create_user("bob", password="a-long-secret-3"))

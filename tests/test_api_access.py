@@ -164,3 +164,14 @@ def test_failed_sign_ins_on_the_page_lock_the_account_out_even_with_the_right_pa
     assert int(right["Retry-After"]) > 0
     assert "_auth_user_id" not in client.session
     assert not Measurement.objects.exists()
+
+
+def test_failed_sign_ins_on_the_admin_page_lock_the_staff_account_out(settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    get_user_model().objects.create_user("clerk", password="a-long-secret-4", is_staff=True)
+    client = Client()
+    answers = [client.post(reverse("admin:login"), {"username": "clerk", "password": f"wrong-{n}"}) for n in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    right = client.post(reverse("admin:login"), {"username": "clerk", "password": "a-long-secret-4"})
+    assert right.status_code == 429 and int(right["Retry-After"]) > 0
+    assert "_auth_user_id" not in client.session

@@ -118,6 +118,10 @@ def test_without_mail_the_password_reset_is_neither_offered_nor_reachable(client
     assert reverse("password_reset") not in client.get(reverse("login")).content.decode()
     for name in ("password_reset", "password_reset_done", "password_reset_complete"):
         assert client.get(reverse(name)).status_code == 404
+    confirm = reverse("password_reset_confirm", kwargs={"uidb64": "MQ", "token": "set-password"})
+    assert client.get(confirm).status_code == 404
+    assert client.post(confirm, {"new_password1": "x-long-secret-9", "new_password2": "x-long-secret-9"}).status_code == 404
+    assert "password_reset" not in client.get(reverse("admin:login")).content.decode()
     assert client.post(reverse("password_reset"), {"email": "ada@example.org"}).status_code == 404
     assert not [r for r in caplog.records if r.exc_info]
 
