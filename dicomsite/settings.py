@@ -293,6 +293,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "volumes.api_responses.error_response",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # The address a request is counted against is REMOTE_ADDR, as for the lock-out below: DRF would
+    # otherwise take X-Forwarded-For, which any client can set to a new value on every request.
+    "NUM_PROXIES": 0,
 }
 # Requests a client may make, per signed-in user and per address (DRF's "N/second|minute|hour|day").
 VOLUMES_API_RATES = {

@@ -136,6 +136,8 @@ def test_requests_past_the_address_rate_get_429_even_without_sign_in(settings):
     assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
     assert set(refused.json()) == {"error"}
     assert Client(REMOTE_ADDR="10.0.0.9").get(LIST_URL).status_code == 401  # another address is not refused
+    # a header the client writes itself does not make it another address
+    assert Client(HTTP_X_FORWARDED_FOR="10.9.9.9").get(LIST_URL).status_code == 429
 
 
 def test_failed_tokens_lock_the_address_out_even_for_a_good_token(signed_in, settings):
