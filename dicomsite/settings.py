@@ -293,9 +293,6 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "volumes.api_responses.error_response",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    # The address a request is counted against is REMOTE_ADDR, as for the lock-out below: DRF would
-    # otherwise take X-Forwarded-For, which any client can set to a new value on every request.
-    "NUM_PROXIES": 0,
 }
 # Requests a client may make, per signed-in user and per address (DRF's "N/second|minute|hour|day").
 VOLUMES_API_RATES = {
@@ -322,7 +319,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False  # no start-up banner on every command (`manage.py measure --json` prints only JSON)
 AXES_LOCKOUT_CALLABLE = "volumes.api_responses.locked_out_response"
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"  # failures in the database: shared by every process
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]  # behind a proxy, set the proxy to overwrite it
+# The client's address, for the lock-out and the limits: REMOTE_ADDR, or with VOLUMES_PROXY_COUNT reverse
+# proxies of ours in front, the address in X-Forwarded-For they vouch for (volumes.api_auth.client_address).
+VOLUMES_PROXY_COUNT = env.int("VOLUMES_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "volumes.api_auth.client_address"
 
 # Content-Security-Policy (django-csp): only our own scripts, styles and pictures; no inline code.
 CONTENT_SECURITY_POLICY = {

@@ -177,3 +177,22 @@ def test_failed_sign_ins_on_the_admin_page_lock_the_staff_account_out(settings):
     right = client.post(reverse("admin:login"), {"username": "clerk", "password": "a-long-secret-4"})
     assert right.status_code == 429 and int(right["Retry-After"]) > 0
     assert "_auth_user_id" not in client.session
+
+
+def test_behind_a_proxy_the_address_is_the_one_the_proxy_saw_whatever_the_client_wrote(signed_in, settings):
+    settings.VOLUMES_PROXY_COUNT = 1
+    settings.VOLUMES_API_RATES = {"user": "100/minute", "address": "2/minute"}
+    settings.AXES_FAILURE_LIMIT = 3
+    key = create_token(signed_in, "script")
+
+    def through_proxy(client_wrote: str, client: str, **headers) -> Client:
+        return Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=f"{client_wrote}, {client}", **headers)
+
+    assert [through_proxy(f"1.1.1.{n}", "203.0.113.7").get(LIST_URL).status_code for n in range(3)] == [401, 401, 429]
+    assert through_proxy("1.1.1.1", "203.0.113.8").get(LIST_URL).status_code == 401  # another client of the proxy
+    guesses = [through_proxy(f"2.2.2.{n}", "198.51.100.5", HTTP_AUTHORIZATION=f"Bearer guess-{n}").get(LIST_URL)
+               for n in range(3)]
+    assert [g.status_code for g in guesses] == [401, 401, 429]
+    good = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    assert through_proxy("9.9.9.9", "198.51.100.5", **good).get(LIST_URL).status_code == 429  # locked out
+    assert through_proxy("9.9.9.9", "198.51.100.6", **good).get(LIST_URL).status_code == 200  # the others are not

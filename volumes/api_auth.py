@@ -79,7 +79,21 @@ class AddressRateThrottle(RateFromSettings):
     scope = "address"
 
     def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return self.cache_format % {"scope": self.scope, "ident": client_address(request)}
+
+
+def client_address(request) -> str:
+    """The client's address, for the limits and the lock-out (AXES_CLIENT_IP_CALLABLE) alike.
+
+    REMOTE_ADDR, unless `settings.VOLUMES_PROXY_COUNT` reverse proxies of our own stand in front: then the
+    address the outermost of them saw, which the nearest one's X-Forwarded-For names N entries from its
+    end (entries before it are what the client wrote itself, and count for nothing)."""
+    request = getattr(request, "_request", request)
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    proxies = settings.VOLUMES_PROXY_COUNT
+    if proxies and forwarded:
+        return forwarded[-min(proxies, len(forwarded))]
+    return request.META.get("REMOTE_ADDR", "")
 
 
 def cool_off_seconds(request) -> int:
