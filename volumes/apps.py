@@ -2,7 +2,6 @@ import logging
 
 from django.apps import AppConfig
 from django.core.management import call_command
-from django.db.models.signals import post_migrate
 
 
 class VolumesConfig(AppConfig):
@@ -11,6 +10,8 @@ class VolumesConfig(AppConfig):
 
     def ready(self) -> None:
         self.quiet_pydicom_log()
+        from django.db.models.signals import post_migrate  # here: `manage.py measure` uses this module without the ORM
+
         post_migrate.connect(create_cache_tables, sender=self)
 
     @staticmethod
