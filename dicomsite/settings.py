@@ -27,6 +27,10 @@ class Env(environ.Env):
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = Env()
+# Everything the site's processes create (media, staging, caches, the SQLite database and its -wal,
+# -shm and -journal files, temporary files of the libraries) is readable by their own account only:
+# it holds patient data. Static files are the exception: their storage sets 0644/0755 explicitly.
+os.umask(0o077)
 VAR_DIR = Path(env.str("VOLUMES_VAR_DIR", default=str(BASE_DIR / "var")))
 
 
@@ -198,6 +202,9 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env.int("VOLUMES_MAX_UPLOAD_FILES", default=5000)
 # files once and kept here; shared by the web processes, safe to delete at any time.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # The API's request counts (throttling): in the database, so that every web process, on every host,
+    # counts against the same limit. Its table is created by `migrate` (volumes/apps.py).
+    "throttle": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "volumes_throttle"},
     # The history's rendered rows ({% cache %} in _measurement_row.html), per process.
     "template_fragments": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fragments",
                            "OPTIONS": {"MAX_ENTRIES": 5000}},
@@ -311,7 +318,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False  # no start-up banner on every command (`manage.py measure --json` prints only JSON)
 AXES_LOCKOUT_CALLABLE = "volumes.api_responses.locked_out_response"
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]  # behind a proxy, set the proxy to overwrite it
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"  # failures in the database: shared by every process
+# The client's address, for the lock-out and the limits: REMOTE_ADDR, or with VOLUMES_PROXY_COUNT reverse
+# proxies of ours in front, the address in X-Forwarded-For they vouch for (volumes.api_auth.client_address).
+VOLUMES_PROXY_COUNT = env.int("VOLUMES_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "volumes.api_auth.client_address"
 
 # Content-Security-Policy (django-csp): only our own scripts, styles and pictures; no inline code.
 CONTENT_SECURITY_POLICY = {

@@ -42,6 +42,9 @@ def private_media(settings, tmp_path):
     settings.VOLUMES_DECODE_PROCESSES = 2
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        # The throttle's counts in memory, emptied before each test; tests/test_throttle_shared.py
+        # proves the database cache of the settings shared by two servers.
+        "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
         "slices": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path / "slices")},
     }
     return settings.MEDIA_ROOT
@@ -56,13 +59,13 @@ def phantom_copy(tmp_path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache():
+def fresh_cache(private_media):
     """Throttle counts live in the cache: each test starts with none."""
-    from django.core.cache import cache
+    from django.core.cache import caches
 
-    cache.clear()
+    caches["throttle"].clear()
     yield
-    cache.clear()
+    caches["throttle"].clear()
 
 
 def own_sqlite_environment() -> dict:

@@ -9,7 +9,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from volumes import services
 from volumes.imaging.thresholds import ThresholdRequest
-from volumes.models import Measurement
+from volumes.models import ApiToken, Measurement
 
 from .conftest import SEED_FILE
 
@@ -80,9 +80,26 @@ def test_the_walk_finds_the_object_urls():
             "volumes:api-token-revoke", "volumes:upload-detail"} <= names
 
 
-def test_every_object_url_answers_404_to_another_user(owner, owned_ids):
-    intruder = Client()
-    intruder.force_login(get_user_model().objects.create_user("bob", password="a-long-secret-3"))
+def intruder_client(kind: str) -> Client:
+    """Someone who is not the owner: another user by session or by API token, staff with every model's
+    view permission, a superuser (staff see others' data only through admin)."""
+    if kind == "token":
+        _, key = services.token_create(user=get_user_model().objects.create_user("eve"), name="eve's")
+        return Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    if kind == "superuser":
+        person = get_user_model().objects.create_superuser("root", password="a-long-secret-6")
+    else:
+        person = get_user_model().objects.create_user("bob", password="a-long-secret-3", is_staff=kind == "staff")
+        if kind == "staff":
+            person.user_permissions.add(*Permission.objects.filter(codename__startswith="view_"))
+    client = Client()
+    client.force_login(person)
+    return client
+
+
+@pytest.mark.parametrize("kind", ["session", "token", "staff", "superuser"])
+def test_every_object_url_answers_404_to_another_user(owner, owned_ids, kind):
+    intruder = intruder_client(kind)
     rightful = Client()
     rightful.force_login(owner)
     for name, pattern in object_patterns():
@@ -92,7 +109,9 @@ def test_every_object_url_answers_404_to_another_user(owner, owned_ids):
             url = reverse(name, kwargs=arguments)
             for method in ("get", "post"):
                 answer = getattr(intruder, method)(url)
-                assert answer.status_code in (404, 405), f"{method.upper()} {url} gave {answer.status_code} to another user"
+                # a token signs in to the API and the files, not to the pages: those send it to sign in
+                to_sign_in = kind == "token" and answer.status_code == 302 and answer["Location"].startswith(reverse("login"))
+                assert answer.status_code in (404, 405) or to_sign_in, f"{method.upper()} {url} gave {answer.status_code} to another user"
             # The owner reaches it: by GET where it answers GET (a delete answers with its confirmation
             # page, so nothing of the owner's is deleted before the next URLs are walked), else by POST.
             owners = rightful.get(url)
@@ -100,6 +119,84 @@ def test_every_object_url_answers_404_to_another_user(owner, owned_ids):
                 owners = rightful.post(url)
             reached = reached or owners.status_code != 404
         assert reached, f"{name}: the owner never reached it, so the 404s prove nothing"
+
+
+def test_every_url_that_is_not_a_page_answers_the_owners_token_as_their_session(owner, owned_ids):
+    """Pictures, exports and the pages' JSON: reachable with an API token, not only with the session
+    (the page URLs answer a token 302 to the sign-in page)."""
+    session = Client()
+    session.force_login(owner)
+    _, key = services.token_create(user=owner, name="script")
+    token = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    measurement = Measurement.objects.get()
+    reached = set()
+    for name, pattern in [*object_patterns(), *((n, p) for n, p in url_patterns() if n in OWN_ONLY)]:
+        arguments = {"pk": measurement.pk, **({"number": 1} if "number" in pattern.pattern.converters else {})}
+        url = reverse(name, kwargs=arguments) if pattern.pattern.converters else reverse(name)
+        by_session = session.get(url)
+        if by_session["Content-Type"].startswith("text/html") or by_session.status_code in (302, 405):
+            continue
+        by_token = token.get(url)
+        assert (by_token.status_code, by_token["Content-Type"]) == (by_session.status_code, by_session["Content-Type"]), url
+        reached.add(name)
+    assert {"volumes:measurement-preview", "volumes:slice-picture", "volumes:slice-mask", "volumes:measurement-viewer",
+            "volumes:measurement-json", "volumes:measurement-seg", "volumes:measurement-nifti",
+            "volumes:measurement-list-csv", "volumes:measurement-live", "volumes:measurement-status"} <= reached
+
+
+ADMIN_OPEN_TO_STAFF = {"admin:index", "admin:login", "admin:logout", "admin:password_change",
+                       "admin:password_change_done", "admin:jsi18n", "admin:view_on_site"}
+"""Admin pages any staff account reaches: none shows a model's data (view_on_site redirects to the
+object's own URL, which answers staff 404)."""
+
+
+def test_staff_without_permission_are_refused_on_every_admin_url(owner, owned_ids):
+    measurement = Measurement.objects.select_related("series__study", "upload").get()
+    series = measurement.series
+    objects = {  # the owner's objects, so that change, history and delete pages have something to refuse
+        "volumes_measurement": measurement.pk, "volumes_series": series.pk, "volumes_study": series.study.pk,
+        "volumes_instance": series.instances.get().pk, "volumes_upload": measurement.upload.pk,
+        "volumes_apitoken": ApiToken.objects.get().pk, "auth_user": owner.pk,
+    }
+    staff = Client()
+    staff.force_login(get_user_model().objects.create_user("clerk", password="a-long-secret-4", is_staff=True))
+    walked = set()
+    for name, pattern in url_patterns():
+        if not name.startswith(ADMIN_NAMESPACE) or name in ADMIN_OPEN_TO_STAFF or name.endswith("(unnamed)"):
+            continue  # (unnamed): admin's redirects to the change page, walked by its name
+        model = next((m for m in objects if name.startswith(f"{ADMIN_NAMESPACE}{m}_")), None)
+        object_id = str(objects.get(model, measurement.pk))
+        arguments = {"object_id": object_id, "pk": object_id, "id": object_id, "app_label": "volumes"}
+        url = reverse(name, kwargs={k: v for k, v in arguments.items() if k in pattern.pattern.regex.groupindex})
+        for method in ("get", "post"):
+            answer = getattr(staff, method)(url)
+            # another model's missing object: admin sends staff back to its index, showing nothing
+            to_index = model is None and answer.status_code == 302 and answer["Location"] == reverse("admin:index")
+            assert answer.status_code in (403, 404, 405) or to_index, f"{method.upper()} {url} gave {answer.status_code} to staff without permission"
+        walked.add(name)
+    assert {f"{ADMIN_NAMESPACE}{model}_{view}" for model in objects for view in ("changelist", "change", "delete", "history")} <= walked
+    assert {"admin:volumes_measurement_preview", "admin:app_list", "admin:autocomplete"} <= walked
+    index = staff.get(reverse("admin:index")).content.decode()
+    assert "You don’t have permission" in index and series.series_instance_uid not in index
+
+
+def test_every_url_refuses_a_session_post_without_the_csrf_token(owner, owned_ids):
+    """CSRF: a form posted from another site carries the session cookie but not the token; every URL
+    of the URL conf (pages, API, files, admin, sign-in) answers 403 before anything is changed."""
+    measurement = Measurement.objects.get()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)  # the owner's own objects: a forged delete or remeasure would succeed
+    arguments = {"pk": measurement.pk, "number": 1, "object_id": str(measurement.pk), "id": str(owner.pk),
+                 "app_label": "volumes", "content_type_id": "1", "uidb64": "MQ", "token": "set-password", "url": "x"}
+    walked = 0
+    for name, pattern in url_patterns():
+        if name.endswith("(unnamed)") or name == "static":
+            continue
+        groups = set(pattern.pattern.regex.groupindex) | set(pattern.pattern.converters)
+        answer = client.post(reverse(name, kwargs={k: v for k, v in arguments.items() if k in groups}), {"name": "x"})
+        assert answer.status_code == 403, f"POST {name} without the CSRF token gave {answer.status_code}"
+        walked += 1
+    assert walked > 80 and Measurement.objects.filter(pk=measurement.pk).exists()
 
 
 def test_object_lists_show_another_user_nothing(owner, owned_ids):

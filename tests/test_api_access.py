@@ -136,6 +136,8 @@ def test_requests_past_the_address_rate_get_429_even_without_sign_in(settings):
     assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
     assert set(refused.json()) == {"error"}
     assert Client(REMOTE_ADDR="10.0.0.9").get(LIST_URL).status_code == 401  # another address is not refused
+    # a header the client writes itself does not make it another address
+    assert Client(HTTP_X_FORWARDED_FOR="10.9.9.9").get(LIST_URL).status_code == 429
 
 
 def test_failed_tokens_lock_the_address_out_even_for_a_good_token(signed_in, settings):
@@ -164,3 +166,33 @@ def test_failed_sign_ins_on_the_page_lock_the_account_out_even_with_the_right_pa
     assert int(right["Retry-After"]) > 0
     assert "_auth_user_id" not in client.session
     assert not Measurement.objects.exists()
+
+
+def test_failed_sign_ins_on_the_admin_page_lock_the_staff_account_out(settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    get_user_model().objects.create_user("clerk", password="a-long-secret-4", is_staff=True)
+    client = Client()
+    answers = [client.post(reverse("admin:login"), {"username": "clerk", "password": f"wrong-{n}"}) for n in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    right = client.post(reverse("admin:login"), {"username": "clerk", "password": "a-long-secret-4"})
+    assert right.status_code == 429 and int(right["Retry-After"]) > 0
+    assert "_auth_user_id" not in client.session
+
+
+def test_behind_a_proxy_the_address_is_the_one_the_proxy_saw_whatever_the_client_wrote(signed_in, settings):
+    settings.VOLUMES_PROXY_COUNT = 1
+    settings.VOLUMES_API_RATES = {"user": "100/minute", "address": "2/minute"}
+    settings.AXES_FAILURE_LIMIT = 3
+    key = create_token(signed_in, "script")
+
+    def through_proxy(client_wrote: str, client: str, **headers) -> Client:
+        return Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=f"{client_wrote}, {client}", **headers)
+
+    assert [through_proxy(f"1.1.1.{n}", "203.0.113.7").get(LIST_URL).status_code for n in range(3)] == [401, 401, 429]
+    assert through_proxy("1.1.1.1", "203.0.113.8").get(LIST_URL).status_code == 401  # another client of the proxy
+    guesses = [through_proxy(f"2.2.2.{n}", "198.51.100.5", HTTP_AUTHORIZATION=f"Bearer guess-{n}").get(LIST_URL)
+               for n in range(3)]
+    assert [g.status_code for g in guesses] == [401, 401, 429]
+    good = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    assert through_proxy("9.9.9.9", "198.51.100.5", **good).get(LIST_URL).status_code == 429  # locked out
+    assert through_proxy("9.9.9.9", "198.51.100.6", **good).get(LIST_URL).status_code == 200  # the others are not

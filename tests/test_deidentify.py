@@ -31,6 +31,22 @@ def profile_values(dataset) -> dict[str, list]:
     return found
 
 
+IDENTIFYING_VRS = {"PN", "DA", "DT", "TM", "UI"}
+NOT_IDENTIFYING_UIDS = {"SOPClassUID", "ReferencedSOPClassUID", "MediaStorageSOPClassUID", "TransferSyntaxUID",
+                        "ImplementationClassUID", "CodingSchemeUID"}
+"""UIDs that name a kind of object or an encoding, the same for everyone: the profile keeps them."""
+
+
+def identifying_values(dataset) -> set[tuple[str, str]]:
+    """Every person name, date, time and instance UID in `dataset` (nested and file meta too), whatever
+    its attribute: (keyword, value) pairs, so that a profile list missing an attribute cannot hide it."""
+    found = set()
+    for element in [*dataset.iterall(), *dataset.file_meta]:
+        if element.VR in IDENTIFYING_VRS and element.keyword not in NOT_IDENTIFYING_UIDS and str(element.value):
+            found.add((element.keyword, str(element.value)))
+    return found
+
+
 def assert_deidentified(original, written) -> None:
     before, after = profile_values(original), profile_values(written)
     for keyword in before:
@@ -42,6 +58,8 @@ def assert_deidentified(original, written) -> None:
             assert after[keyword] != before[keyword], f"{keyword} unchanged"
             assert not {str(v) for v in before[keyword] if str(v)} & {str(v) for v in after[keyword]}, keyword
     assert not any(element.tag.is_private for element in written.iterall())
+    kept = identifying_values(original) & identifying_values(written)
+    assert not kept, f"names, dates, times or UIDs kept: {sorted(kept)}"
     assert written.PatientIdentityRemoved == "YES"
     assert written.DeidentificationMethod == METHOD
     assert written.DeidentificationMethodCodeSequence[0].CodeValue == "113100"

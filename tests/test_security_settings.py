@@ -118,6 +118,10 @@ def test_without_mail_the_password_reset_is_neither_offered_nor_reachable(client
     assert reverse("password_reset") not in client.get(reverse("login")).content.decode()
     for name in ("password_reset", "password_reset_done", "password_reset_complete"):
         assert client.get(reverse(name)).status_code == 404
+    confirm = reverse("password_reset_confirm", kwargs={"uidb64": "MQ", "token": "set-password"})
+    assert client.get(confirm).status_code == 404
+    assert client.post(confirm, {"new_password1": "x-long-secret-9", "new_password2": "x-long-secret-9"}).status_code == 404
+    assert "password_reset" not in client.get(reverse("admin:login")).content.decode()
     assert client.post(reverse("password_reset"), {"email": "ada@example.org"}).status_code == 404
     assert not [r for r in caplog.records if r.exc_info]
 
@@ -151,15 +155,53 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_the_var_folder_database_and_secret_key_are_created_private(tmp_path):
+PRIVATE_RUN = """
+import os, pathlib, json
+os.umask(0o022)  # an ordinary shell's: what the site creates must be private all the same
+import django
+django.setup()
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from volumes import services
+from volumes.models import Measurement
+
+call_command("migrate", "--noinput", verbosity=0)
+user = __import__("django.contrib.auth", fromlist=["get_user_model"]).get_user_model().objects.create_user("ada")
+_, key = services.token_create(user=user, name="modes")
+client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+assert client.get("/healthz").status_code == 200
+with open(os.environ["SEED_FILE"], "rb") as seed:
+    assert client.post("/api/measurements/", {"files": [seed]}).status_code == 202
+measurement = Measurement.objects.get()
+assert client.get(f"/measurements/{measurement.pk}/slices/1.png?center=40&width=400").status_code == 200
+with connection.cursor() as cursor:  # the database open, in WAL mode: its -wal and -shm files exist now
+    cursor.execute("BEGIN IMMEDIATE")
+    cursor.execute("UPDATE auth_user SET first_name = 'A'")
+    var = pathlib.Path(settings.VAR_DIR)
+    print(json.dumps({str(p.relative_to(var)): [p.is_dir(), p.stat().st_mode & 0o777] for p in var.rglob("*")}))
+    cursor.execute("ROLLBACK")
+"""
+
+
+def test_everything_the_site_creates_is_private_even_under_an_open_umask(tmp_path):
+    """Under umask 022, a migration, /healthz, an upload measured, a slice viewed and a write in
+    progress: every folder under VOLUMES_VAR_DIR is 0700 and every file 0600 (the database, its -wal
+    and -shm files, media, staging, caches, the secret key)."""
     var_dir = tmp_path / "var"
-    done = run_manage("migrate", "--noinput", env={}, var_dir=var_dir)
-    assert done.returncode == 0, done.stderr
+    environment = {**own_sqlite_environment(), "VOLUMES_VAR_DIR": str(var_dir), "SEED_FILE": str(SEED_FILE),
+                   "DJANGO_SETTINGS_MODULE": "dicomsite.settings", "DJANGO_ALLOWED_HOSTS": "testserver",
+                   "VOLUMES_TASK_BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}
+    done = subprocess.run([sys.executable, "-c", PRIVATE_RUN], cwd=ROOT, env=environment, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    modes = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"secret_key", "db.sqlite3", "db.sqlite3-wal", "db.sqlite3-shm", "media/thumbnails", "cache/slices"} <= set(modes)
+    assert any(name.startswith("media/instances/") and not is_dir for name, (is_dir, _) in modes.items())
     assert mode(var_dir) == 0o700
-    assert mode(var_dir / "secret_key") == 0o600
-    assert mode(var_dir / "db.sqlite3") == 0o600
-    for extra in var_dir.glob("db.sqlite3-*"):  # SQLite's -wal and -shm files take the database's mode
-        assert mode(extra) == 0o600, extra
+    public = {name: oct(bits) for name, (is_dir, bits) in modes.items() if bits != (0o700 if is_dir else 0o600)}
+    assert public == {}
 
 
 @pytest.mark.django_db

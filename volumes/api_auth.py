@@ -17,6 +17,8 @@ from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_cool_off
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
+from django.core.cache import caches
+from django.utils.connection import ConnectionProxy
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.throttling import SimpleRateThrottle
@@ -24,6 +26,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from . import services
 
 TOKEN_KEYWORDS = (b"bearer", b"token")
+THROTTLE_CACHE = "throttle"
 TOKEN_CREDENTIALS = {"username": "(API token)"}
 """What axes records for a failed token: one pseudo-user, so that failures add up per address."""
 
@@ -54,7 +57,10 @@ class ApiTokenAuthentication(BaseAuthentication):
 
 
 class RateFromSettings(SimpleRateThrottle):
-    """DRF's rate throttle with its rate read from `settings.VOLUMES_API_RATES` at each request."""
+    """DRF's rate throttle with its rate read from `settings.VOLUMES_API_RATES` at each request, counting
+    in the `throttle` cache (the database: one count for all the web processes, not one each)."""
+
+    cache = ConnectionProxy(caches, THROTTLE_CACHE)
 
     def get_rate(self) -> str:
         return settings.VOLUMES_API_RATES[self.scope]
@@ -73,7 +79,21 @@ class AddressRateThrottle(RateFromSettings):
     scope = "address"
 
     def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return self.cache_format % {"scope": self.scope, "ident": client_address(request)}
+
+
+def client_address(request) -> str:
+    """The client's address, for the limits and the lock-out (AXES_CLIENT_IP_CALLABLE) alike.
+
+    REMOTE_ADDR, unless `settings.VOLUMES_PROXY_COUNT` reverse proxies of our own stand in front: then the
+    address the outermost of them saw, which the nearest one's X-Forwarded-For names N entries from its
+    end (entries before it are what the client wrote itself, and count for nothing)."""
+    request = getattr(request, "_request", request)
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    proxies = settings.VOLUMES_PROXY_COUNT
+    if proxies and forwarded:
+        return forwarded[-min(proxies, len(forwarded))]
+    return request.META.get("REMOTE_ADDR", "")
 
 
 def cool_off_seconds(request) -> int:

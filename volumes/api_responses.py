@@ -35,6 +35,7 @@ ERRORS = {
         (401, "Not signed in: send a session cookie or an API token."),
         (403, "Refused (e.g. the CSRF check of a session)."),
         (404, "No such object (or page) among yours."),
+        (409, "Not possible in the object's present state (e.g. not measured yet): `error` says why."),
         (429, "Too many requests or failed sign-ins: retry after Retry-After seconds."),
     ]
 }
@@ -42,7 +43,7 @@ ERRORS = {
 
 def errors(*codes: int) -> dict:
     """The schema's error answers for these status codes."""
-    return {code: ERRORS[code] for code in codes}
+    return {code: ERRORS[code] for code in sorted(codes)}
 
 
 class ApiError(exceptions.APIException):
@@ -127,22 +128,24 @@ class ApiView(ThrottleBeforeSignIn, APIView):
     """The base of our API views."""
 
 
-def private_file_view(content_type: str):
+def private_file_view(content_type: str, *, parameters: list | None = None, refusals: tuple[int, ...] = ()):
     """Serve a file (a picture, an export) to its owner, signed in by session or by API token.
 
     Decorates `view(request, **kwargs)`, which looks the object up among `request.user`'s own (404
     otherwise) and returns a FileResponse or HttpResponse of `content_type`. The decorator brings
-    authentication, throttling, JSON errors (401, 404, 429) and the view's entry in the schema:
+    authentication, throttling, JSON errors (401, 404, 429, and the view's own `refusals`, e.g. 400)
+    and the view's entry in the schema, with its query `parameters` (a serializer or OpenApiParameters):
 
-        @private_file_view("image/png")
-        def measurement_slice(request, pk: int, index: int): ...
+        @private_file_view("image/png", parameters=[WindowSerializer], refusals=(400, 409))
+        def slice_picture(request, pk: int, number: int): ...
     """
 
     body_type = OpenApiTypes.OBJECT if content_type == "application/json" else OpenApiTypes.BINARY
 
     def decorate(view):
         schema = extend_schema(
-            responses={(200, content_type): body_type, **errors(401, 404, 429)},
+            parameters=parameters,
+            responses={(200, content_type): body_type, **errors(401, 404, 429, *refusals)},
             description=view.__doc__,
         )
         def get(self, request, **kwargs):

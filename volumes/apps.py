@@ -1,6 +1,7 @@
 import logging
 
 from django.apps import AppConfig
+from django.core.management import call_command
 
 
 class VolumesConfig(AppConfig):
@@ -9,6 +10,9 @@ class VolumesConfig(AppConfig):
 
     def ready(self) -> None:
         self.quiet_pydicom_log()
+        from django.db.models.signals import post_migrate  # here: `manage.py measure` uses this module without the ORM
+
+        post_migrate.connect(create_cache_tables, sender=self)
 
     @staticmethod
     def quiet_pydicom_log() -> None:
@@ -18,3 +22,9 @@ class VolumesConfig(AppConfig):
         import pydicom  # noqa: F401
 
         logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+
+
+def create_cache_tables(using: str, verbosity: int = 1, **kwargs) -> None:
+    """After `migrate`: the tables of the database caches (the API's throttle counts), if missing, so that
+    the one command every deployment runs (make run, docker compose, CI) sets them up."""
+    call_command("createcachetable", database=using, verbosity=verbosity)

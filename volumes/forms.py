@@ -116,10 +116,3 @@ class HistoryForm(forms.Form):
             study_date_to=data.get("study_to"),
             sort=data.get("sort") or "newest",
         )
-
-
-class WindowForm(forms.Form):
-    """A grey window in modality units: center and width (> 0)."""
-
-    center = forms.FloatField()
-    width = forms.FloatField(min_value=1e-6)

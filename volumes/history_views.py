@@ -10,8 +10,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from . import services
+from .api_responses import private_file_view
 from .forms import HistoryForm
 from .models import Measurement, Upload
+from .serializers import HistoryQuerySerializer
 
 HISTORY_PAGE_SIZE = 25
 
@@ -36,8 +38,7 @@ def measurement_list(request):
     return render(request, "volumes/measurement_list.html", context)
 
 
-@login_required
-@require_GET
+@private_file_view("text/csv", parameters=[HistoryQuerySerializer])
 def measurement_list_csv(request):
     """The history as CSV, with the same search and sort as the page (every row, not one page)."""
     query = HistoryForm(request.GET).query()

@@ -41,6 +41,29 @@ class ThresholdRequestSerializer(serializers.Serializer):
         return attrs
 
 
+class MaskQuerySerializer(ThresholdRequestSerializer):
+    """A slice's counted voxels: the threshold as the API takes it, and how to draw them."""
+
+    outline = serializers.BooleanField(required=False, default=False, help_text="Only the edges of the counted voxels.")
+
+
+class WindowQuerySerializer(serializers.Serializer):
+    """A grey window in modality units."""
+
+    center = serializers.FloatField(help_text="The window's centre (level), in modality units (HU for CT).")
+    width = serializers.FloatField(min_value=1e-6, help_text="The window's width (> 0), in modality units.")
+
+
+class HistoryQuerySerializer(serializers.Serializer):
+    """The history's search and sort, as its page takes them (a wrong value is ignored)."""
+
+    q = serializers.CharField(required=False, help_text="Words in the series or study description, a modality, a date, or the start of a UID.")
+    modality = serializers.CharField(required=False)
+    study_from = serializers.DateField(required=False)
+    study_to = serializers.DateField(required=False)
+    sort = serializers.ChoiceField(required=False, choices=["newest", "oldest", "largest", "smallest"])
+
+
 class UploadRequestSerializer(ThresholdRequestSerializer):
     files = serializers.ListField(
         child=serializers.FileField(allow_empty_file=True, use_url=False),

@@ -18,10 +18,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from . import services
 from .api_responses import private_file_view
-from .forms import ApiTokenForm, ThresholdForm, UploadForm, WindowForm
+from .forms import ApiTokenForm, ThresholdForm, UploadForm
 from .imaging.histograms import MeasurementError
 from .models import ApiToken, Measurement, Upload
 from .refusals import refusal_message
+from .serializers import MaskQuerySerializer, ThresholdRequestSerializer, WindowQuerySerializer
 from .templatetags import figures
 from .time_series import time_series_chart
 
@@ -155,17 +156,17 @@ def owned_measurement(request, pk: int) -> Measurement:
     return get_object_or_404(Measurement.objects.for_user(request.user).with_series(), pk=pk)
 
 
-@login_required
-@require_GET
+@private_file_view("application/json")
 def measurement_status(request, pk: int):
     """What the result page polls while queued or running (one query)."""
     measurement = owned_measurement(request, pk)
     return JsonResponse({"state": measurement.state, "finished": measurement.is_finished})
 
 
-@login_required
-@require_GET
+@private_file_view("application/json", refusals=(409,))
 def measurement_viewer(request, pk: int):
+    """What the slice viewer needs: the number of slices, their positions, the default and file windows,
+    the histogram's range."""
     measurement = owned_measurement(request, pk)
     if measurement.state != Measurement.State.DONE:
         return json_error("The measurement has not finished yet.", 409)
@@ -175,16 +176,14 @@ def measurement_viewer(request, pk: int):
         return json_error(f"The slices cannot be shown: {error}.", 409)
 
 
-@login_required
-@require_GET
+@private_file_view("application/json", parameters=[ThresholdRequestSerializer], refusals=(400, 409))
 def measurement_live(request, pk: int):
     """The figures at the threshold in the query string, from the stored histograms; nothing is stored."""
     measurement = owned_measurement(request, pk)
-    form = ThresholdForm(request.GET)
-    if not form.is_valid():
-        return form_errors(form)
+    query = ThresholdRequestSerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
     try:
-        result = services.measurement_live(series=measurement.series, request=form.cleaned_data["request"])
+        result = services.measurement_live(series=measurement.series, request=query.validated_data["request"])
     except MeasurementError as error:
         return json_error(f"The figures cannot be computed: {error}.", 409)
     shown = {
@@ -198,27 +197,20 @@ def json_error(message: str, status: int, **extra) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
-def form_errors(form) -> JsonResponse:
-    """400 in the API's error shape: the first message, and every field's."""
-    errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
-    return json_error(next(iter(errors.values()))[0], 400, fields=errors)
-
-
 def png_response(picture: bytes) -> HttpResponse:
     response = HttpResponse(picture, content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
 
-@login_required
-@require_GET
+@private_file_view("image/png", parameters=[WindowQuerySerializer], refusals=(400, 409))
 def slice_picture(request, pk: int, number: int):
     """Slice `number` (1-based, in stack order) windowed at ?center=&width= (modality units)."""
     measurement = owned_measurement(request, pk)
-    form = WindowForm(request.GET)
-    if not form.is_valid():
+    window = WindowQuerySerializer(data=request.query_params)
+    if not window.is_valid():
         return json_error("Give the window as center and width (a positive number) in modality units.", 400)
-    window = services.Window(center=form.cleaned_data["center"], width=form.cleaned_data["width"])
+    window = services.Window(center=window.validated_data["center"], width=window.validated_data["width"])
     try:
         return png_response(services.series_slice_png(series=measurement.series, number=number - 1, window=window))
     except services.SliceNotFound as error:
@@ -227,21 +219,19 @@ def slice_picture(request, pk: int, number: int):
         return json_error(f"The slice cannot be shown: {error}.", 409)
 
 
-@login_required
-@require_GET
+@private_file_view("image/png", parameters=[MaskQuerySerializer], refusals=(400, 409))
 def slice_mask(request, pk: int, number: int):
     """Slice `number`'s counted voxels at the threshold in the query string, transparent elsewhere
     (?outline=1: only their edges)."""
     measurement = owned_measurement(request, pk)
-    form = ThresholdForm(request.GET)
-    if not form.is_valid():
-        return form_errors(form)
+    query = MaskQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
     try:
         picture = services.series_mask_png(
             series=measurement.series,
             number=number - 1,
-            request=form.cleaned_data["request"],
-            outline=request.GET.get("outline") == "1",
+            request=query.validated_data["request"],
+            outline=query.validated_data["outline"],
         )
     except services.SliceNotFound as error:
         return json_error(str(error), 404)

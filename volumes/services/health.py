@@ -8,12 +8,15 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.core.files.storage import FileSystemStorage, storages
 from django.db import connection
 from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
+
+from .storing import private_folder
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +84,7 @@ def storage_check() -> Check:
 
 def folder_check(location: str) -> None:
     """A file system storage answers when its folder exists (or can be made) and can be written."""
-    os.makedirs(location, exist_ok=True)
+    private_folder(Path(location))
     if not os.access(location, os.W_OK | os.X_OK):
         raise PermissionError("the media folder cannot be written")
 

@@ -18,6 +18,7 @@ from django.core.files.storage import Storage, default_storage
 
 from ..imaging.sources import SourceFile
 from ..models import Instance
+from .storing import private_folder
 
 COPY_CHUNK_BYTES = 1024 * 1024
 
@@ -44,7 +45,7 @@ def instances_kept_on_disk(instances: Iterable[Instance], storage: Storage = def
         except NotImplementedError:
             path = folder / f"{instance.sha256}.dcm"
             if not path.exists():
-                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                private_folder(folder)
                 partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
                 with storage.open(instance.file.name, "rb") as stored, open(partial, "wb") as copy:
                     shutil.copyfileobj(stored, copy, COPY_CHUNK_BYTES)
