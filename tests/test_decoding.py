@@ -22,7 +22,7 @@ from rle.utils import encode_array as encode_rle
 from tests.jpeg_encoders import encode_jpeg_lossless, encode_jpeg_ls
 from tests.phantoms import Phantom, SeriesSpec, base_dataset, write_series
 from volumes.imaging import decoding
-from volumes.imaging.geometry import split_into_volumes
+from volumes.imaging.grouping import split_into_volumes
 from volumes.imaging.histograms import histogram_volume
 from volumes.imaging.pixels import frame_histograms, frame_stored_values, iter_stored_frames
 from volumes.imaging.reader import read_image, read_images
