@@ -4,22 +4,18 @@ Only correctness is checked here; times and memory are the benchmark's business 
 SimpleITK is a benchmark-only dependency, so its variant is checked through the count it makes of
 the volume SimpleITK reads (modality values as integers), on the volume pydicom reads.
 """
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
 
-BENCH_RUN = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+from tests.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_run", BENCH_RUN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/run.py")
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +45,7 @@ def test_the_count_made_of_simpleitks_volume_is_the_simple_definition(bench, ser
 
 @pytest.fixture(scope="module")
 def compressed():
-    spec = importlib.util.spec_from_file_location("bench_compressed", BENCH_RUN.parent / "compressed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/compressed.py")
 
 
 @pytest.mark.parametrize("shape, precision", [((7, 9), 12), ((16, 16), 16), ((5, 3), 2), ((20, 31), 8)])
@@ -82,10 +75,7 @@ def test_ours_and_the_decoder_alone_count_the_compressed_series_as_the_obvious_i
 
 @pytest.fixture(scope="module")
 def time_series_bench():
-    spec = importlib.util.spec_from_file_location("bench_time_series", BENCH_RUN.parent / "time_series.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/time_series.py")
 
 
 def test_the_time_series_benchmark_s_ways_count_every_time_point_alike(time_series_bench, tmp_path):

@@ -1,5 +1,4 @@
 """docker-compose.yml, the Dockerfile and the smoke test agree (CI runs no Docker; bench/compose_check.sh does)."""
-import importlib.util
 import re
 import runpy
 import sys
@@ -8,6 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -15,10 +16,7 @@ APP_SERVICES = ("migrate", "web", "worker")
 
 
 def load_smoke():
-    spec = importlib.util.spec_from_file_location("smoke", ROOT / ".ci" / "smoke.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(".ci/smoke.py")
 
 
 def test_the_smoke_test_runs_exactly_the_commands_of_docker_compose():
@@ -116,10 +114,7 @@ def test_the_database_accepts_the_connections_web_threads_and_workers_keep(monke
 
 
 def load_image_check():
-    spec = importlib.util.spec_from_file_location("image_check", ROOT / "bench" / "image_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/image_check.py")
 
 
 def test_the_image_check_finds_runtime_packages_and_reports_test_tools_and_missing_pins():
