@@ -1,15 +1,19 @@
-"""De-identification (PS3.15 Basic Profile, dicognito): every profile attribute a file had, checked on
+"""De-identification (PS3.15 Basic Profile, dicognito): every attribute of the profile's table, checked on
 the bytes written and stored; UIDs consistent within an upload; the volume the same."""
 import logging
+from io import BytesIO
+from pathlib import Path
 
 import pydicom
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
 
 from volumes import services
-from volumes.imaging.deidentify import EMPTIED, METHOD, REMOVED, REPLACED, Deidentifier
+from volumes.imaging import deidentify
+from volumes.imaging.deidentify import METHOD, Deidentifier
 from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Instance, Measurement, Series, Study
 
@@ -17,18 +21,56 @@ from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOLUME_MM3, SEED_VOXELS
 
 SAMPLES = [SEED_FILE, get_testdata_file("CT_small.dcm"), get_testdata_file("MR_small.dcm")]
 PHANTOM_SLICES = sorted(p for p in PHANTOM_DIR.iterdir() if p.name.startswith("I"))[:4]
+OUTCOMES = {"X": "removed", "X/Z": "removed", "X/D": "removed", "X/Z/D": "removed", "X/Z/U*": "removed",
+            "Z": "emptied", "Z/D": "emptied", "D": "dummy", "U": "new UID"}
+"""What each action of the table leaves in the file (the combined ones: the strictest choice)."""
 
 
-def profile_values(dataset) -> dict[str, list]:
-    """Each profile attribute present anywhere in `dataset` (nested too): keyword → its values."""
-    found: dict[str, list] = {}
+def table() -> dict[int, tuple[str, str]]:
+    """PS3.15 Table E.1-1's Basic Profile column, read here from the module's data file: tag → (action,
+    name), a tag with xx digits given its first concrete value (50xx,xxxx as Curve Data, 5000,3000)."""
+    rows = {}
+    for line in Path(deidentify.__file__).with_name("basic_profile.tsv").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            tag, action, name = line.split("\t")
+            digits = "50003000" if tag == "50xx,xxxx" else tag.replace(",", "").replace("x", "0")
+            rows[int(digits, 16)] = (action, name)
+    return rows
 
-    def visit(ds, element):
-        if element.keyword in REMOVED | EMPTIED | REPLACED:
-            found.setdefault(element.keyword, []).append(element.value)
 
-    dataset.walk(visit)
+TABLE = table()
+
+
+def outcome_of(tag: int, keyword: str) -> str | None:
+    if tag >> 16 & 1:
+        return "removed"  # private
+    if keyword in deidentify.BEYOND_PROFILE:
+        return "removed"
+    if tag >> 24 == 0x50 or (tag >> 24 == 0x60 and tag & 0xFFFF in (0x3000, 0x4000)):
+        return "removed"  # curves, overlay data and comments in any group of the range
+    return OUTCOMES[TABLE[tag][0]] if tag in TABLE else None
+
+
+def values_by_tag(dataset) -> dict[int, list]:
+    """Each attribute anywhere in `dataset` (nested too): tag → its values."""
+    found: dict[int, list] = {}
+    for element in dataset.iterall():
+        found.setdefault(int(element.tag), []).append(element.value)
     return found
+
+
+def assert_outcome(tag: int, outcome: str, before: list, after: list) -> None:
+    """The attribute `tag`, whose values were `before` anywhere in a file, has `after` as the table says
+    (fewer values when a sequence holding some was removed)."""
+    name = TABLE.get(tag, ("", hex(tag)))[1]
+    if outcome == "removed":
+        assert not after, f"{name} kept"
+    elif outcome == "emptied" or (outcome == "dummy" and isinstance(before[0], list)):
+        assert all(value in ("", None, [], b"") for value in after), f"{name} not emptied"
+    else:
+        replaced = [v for v in before if v not in ("", None)]
+        assert not {str(v) for v in replaced} & {str(v) for v in after}, f"{name} kept"
+        assert all(str(v) for v in after) or not replaced, f"{name} emptied"
 
 
 IDENTIFYING_VRS = {"PN", "DA", "DT", "TM", "UI"}
@@ -39,7 +81,7 @@ NOT_IDENTIFYING_UIDS = {"SOPClassUID", "ReferencedSOPClassUID", "MediaStorageSOP
 
 def identifying_values(dataset) -> set[tuple[str, str]]:
     """Every person name, date, time and instance UID in `dataset` (nested and file meta too), whatever
-    its attribute: (keyword, value) pairs, so that a profile list missing an attribute cannot hide it."""
+    its attribute: (keyword, value) pairs, so that a table missing an attribute cannot hide it."""
     found = set()
     for element in [*dataset.iterall(), *dataset.file_meta]:
         if element.VR in IDENTIFYING_VRS and element.keyword not in NOT_IDENTIFYING_UIDS and str(element.value):
@@ -48,15 +90,11 @@ def identifying_values(dataset) -> set[tuple[str, str]]:
 
 
 def assert_deidentified(original, written) -> None:
-    before, after = profile_values(original), profile_values(written)
-    for keyword in before:
-        if keyword in REMOVED:
-            assert keyword not in after, f"{keyword} kept"
-        elif keyword in EMPTIED:
-            assert all(value in ("", None) for value in after.get(keyword, [])), f"{keyword} not emptied"
-        elif any(str(value) for value in before[keyword]):  # a value to replace (empty stays empty)
-            assert after[keyword] != before[keyword], f"{keyword} unchanged"
-            assert not {str(v) for v in before[keyword] if str(v)} & {str(v) for v in after[keyword]}, keyword
+    before, after = values_by_tag(original), values_by_tag(written)
+    for tag, values in before.items():
+        outcome = outcome_of(tag, pydicom.datadict.keyword_for_tag(tag))
+        if outcome:
+            assert_outcome(tag, outcome, values, after.get(tag, []))
     assert not any(element.tag.is_private for element in written.iterall())
     kept = identifying_values(original) & identifying_values(written)
     assert not kept, f"names, dates, times or UIDs kept: {sorted(kept)}"
@@ -72,7 +110,7 @@ def test_every_profile_attribute_of_the_file_is_removed_emptied_or_replaced(path
     target = tmp_path / "out.dcm"
     Deidentifier().deidentify_file(path, target)
     original = pydicom.dcmread(path)
-    assert {"PatientName", "PatientID", "StudyDate", "StudyInstanceUID"} <= set(profile_values(original))
+    assert {0x00100010, 0x00100020, 0x00080020, 0x0020000D} <= set(values_by_tag(original))
     assert_deidentified(original, pydicom.dcmread(target))
 
 
@@ -159,3 +197,122 @@ def test_without_the_setting_files_are_stored_as_they_came(owner, settings, djan
         ingest(owner, [SEED_FILE])
     with Instance.objects.get().file.open("rb") as stored:
         assert stored.read() == SEED_FILE.read_bytes()
+
+
+SECRET_UID_ROOT = "1.2.826.0.1.3680043.9.7777."
+FIRST_VR = {"ox": "OB", "xs": "US", "lt": "OW", "up": "UL"}
+NESTING = "ProcedureCodeSequence"
+"""A sequence the profile keeps: the table's attributes are written in one of its items too."""
+
+
+def secret_value(vr: str, number: int):
+    """A recognisable value of `vr`, different for each `number`."""
+    if vr == "SQ":
+        item = Dataset()
+        item.CodeMeaning = f"SECRET {number}"
+        return [item]
+    texts = {"PN": f"Secret^Person{number}", "DA": "19610203", "TM": "101112", "DT": "19610203101112",
+             "UI": f"{SECRET_UID_ROOT}{number}", "AS": "042Y", "CS": "SECRET", "DS": "42.5", "IS": "42",
+             "AT": 0x00100010, "FL": 42.0, "FD": 42.0}
+    if vr in texts:
+        return texts[vr]
+    if vr in ("US", "SS", "UL", "SL", "UV", "SV"):
+        return 42
+    if vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN"):
+        return b"SECRET!!"
+    return f"SECRET {number}"
+
+
+def writable(tag: int, vr: str, value) -> bool:
+    """Whether pydicom writes and reads back the element (after a Specific Character Set, by which the
+    reader recognises the encoding)."""
+    dataset = Dataset()
+    dataset.SpecificCharacterSet = "ISO_IR 100"
+    dataset.add_new(tag, vr, value)
+    buffer = BytesIO()
+    try:
+        pydicom.dcmwrite(buffer, dataset, implicit_vr=False, little_endian=True)
+        return tag in pydicom.dcmread(BytesIO(buffer.getvalue()), force=True)
+    except Exception:
+        return False
+
+
+def table_elements() -> tuple[dict[int, tuple[str, object]], list[str]]:
+    """Every attribute of the table pydicom's dictionary knows and can write, with a recognisable value
+    (tag → (VR, value)), and the names of those it cannot: the command group's two (0000,xxxx) are not
+    written in a file, and the file meta's one is in the file meta (checked by assert_deidentified)."""
+    elements, left_out = {}, []
+    for number, (tag, (_, name)) in enumerate(sorted(TABLE.items())):
+        try:
+            vr = pydicom.datadict.dictionary_VR(tag)
+        except KeyError:
+            left_out.append(name)
+            continue
+        vr = FIRST_VR.get(vr, vr.split(" or ")[0])
+        value = secret_value(vr, number)
+        if tag >> 16 == 0x0002 or not writable(tag, vr, value):
+            left_out.append(name)
+        else:
+            elements[tag] = (vr, value)
+    return elements, left_out
+
+
+def file_with_every_table_attribute(path: Path) -> dict[int, tuple[str, object]]:
+    """CT_small.dcm with every writable attribute of the table at the top level and in an item of a kept
+    sequence, a private attribute and an overlay in another group; written to `path`."""
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    elements, _ = table_elements()
+    nested = Dataset()
+    for tag, (vr, value) in elements.items():
+        dataset.add_new(tag, vr, value)
+        if tag >> 16 not in (0x0000, 0xFFFA, 0xFFFC):  # command, signature and padding: top level only
+            nested.add_new(tag, vr, value)
+    dataset.add_new(0x60024000, "LT", "SECRET overlay comment")
+    dataset.private_block(0x0009, "SECRET CREATOR", create=True).add_new(0x01, "LO", "SECRET private")
+    dataset.add_new(NESTING, "SQ", [nested])
+    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    dataset.save_as(path, enforce_file_format=True)
+    return elements
+
+
+def test_the_synthetic_file_holds_every_attribute_of_the_table_pydicom_can_write():
+    elements, left_out = table_elements()
+    assert len(elements) + len(left_out) == len(TABLE) > 450
+    assert left_out == ["Affected SOP Instance UID", "Requested SOP Instance UID", "Media Storage SOP Instance UID"]
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value .* used with the 'in' operator")  # dicognito looks up
+@pytest.mark.django_db  # the time beside each date by a keyword pydicom does not know (LastMenstrualTime...)
+def test_every_attribute_of_the_table_is_de_identified_on_the_stored_bytes(
+    owner, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    source = tmp_path / "every-attribute.dcm"
+    elements = file_with_every_table_attribute(source)
+    settings.VOLUMES_DEIDENTIFY = True
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest(owner, [source])
+    with Instance.objects.get().file.open("rb") as stored:
+        stored_bytes = stored.read()
+    written = pydicom.dcmread(BytesIO(stored_bytes))
+    original = pydicom.dcmread(source)
+    assert_deidentified(original, written)
+    for tag, (vr, value) in elements.items():
+        action, name = TABLE[tag]
+        places = [written] + ([written[NESTING].value[0]] if tag in original[NESTING].value[0] else [])
+        for place in places:
+            outcome = OUTCOMES[action]
+            if outcome == "removed":
+                assert tag not in place, name
+                continue
+            assert tag in place, f"{name} removed, the profile says {action}"
+            after = place[tag].value
+            if outcome == "emptied" or vr == "SQ":
+                assert place[tag].is_empty or after == [], f"{name} not emptied"
+            else:
+                assert not place[tag].is_empty and after != value, f"{name} kept"
+        if OUTCOMES[action] == "new UID":
+            assert len({str(place[tag].value) for place in places}) == 1, f"{name} remapped two ways"
+    assert 0x60024000 not in written and not any(element.tag.is_private for element in written)
+    for secret in (b"Secret^Person", SECRET_UID_ROOT.encode(), b"SECRET"):
+        assert secret not in stored_bytes
+    assert written.Rows == original.Rows and written.PixelSpacing == original.PixelSpacing
