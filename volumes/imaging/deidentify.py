@@ -91,7 +91,6 @@ class BasicProfile:
     """The table, looked up by tag: exact tags in a dict, the few with xx digits scanned."""
 
     def __init__(self, rows: list[ProfileRow]):
-        self.rows = rows
         self._exact = {row.tag: row for row in rows if row.mask == 0xFFFFFFFF}
         self._masked = [row for row in rows if row.mask != 0xFFFFFFFF]
 
