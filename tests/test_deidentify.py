@@ -1,5 +1,6 @@
 """De-identification (PS3.15 Basic Profile, dicognito): every attribute of the profile's table, checked on
 the bytes written and stored; UIDs consistent within an upload; the volume the same."""
+import datetime
 import logging
 from io import BytesIO
 from pathlib import Path
@@ -21,9 +22,11 @@ from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOLUME_MM3, SEED_VOXELS
 
 SAMPLES = [SEED_FILE, get_testdata_file("CT_small.dcm"), get_testdata_file("MR_small.dcm")]
 PHANTOM_SLICES = sorted(p for p in PHANTOM_DIR.iterdir() if p.name.startswith("I"))[:4]
-OUTCOMES = {"X": "removed", "X/Z": "removed", "X/D": "removed", "X/Z/D": "removed", "X/Z/U*": "removed",
-            "Z": "emptied", "Z/D": "emptied", "D": "dummy", "U": "new UID"}
-"""What each action of the table leaves in the file (the combined ones: the strictest choice)."""
+OUTCOMES = {"X": "removed", "X/Z/U*": "removed", "X/Z": "removed or replaced", "X/D": "removed or replaced",
+            "X/Z/D": "removed or replaced", "Z": "emptied or replaced", "Z/D": "emptied or replaced",
+            "D": "dummy", "U": "new UID"}
+"""What each action of the table may leave in the file: where a dummy may stand, dicognito's replacement
+(a dummy name, a shifted date), else the strictest choice."""
 
 
 def table() -> dict[int, tuple[str, str]]:
@@ -63,10 +66,14 @@ def assert_outcome(tag: int, outcome: str, before: list, after: list) -> None:
     """The attribute `tag`, whose values were `before` anywhere in a file, has `after` as the table says
     (fewer values when a sequence holding some was removed)."""
     name = TABLE.get(tag, ("", hex(tag)))[1]
-    if outcome == "removed":
+    empty = ("", None, [], b"")
+    if outcome == "removed" or (outcome == "removed or replaced" and isinstance(before[0], list)):
         assert not after, f"{name} kept"
-    elif outcome == "emptied" or (outcome == "dummy" and isinstance(before[0], list)):
-        assert all(value in ("", None, [], b"") for value in after), f"{name} not emptied"
+    elif outcome in ("emptied or replaced", "dummy") and isinstance(before[0], list):
+        assert all(value in empty for value in after), f"{name} not emptied"
+    elif outcome in ("removed or replaced", "emptied or replaced"):
+        replaced = [v for v in before if v not in empty]
+        assert not {str(v) for v in replaced} & {str(v) for v in after if v not in empty}, f"{name} kept"
     else:
         replaced = [v for v in before if v not in ("", None)]
         assert not {str(v) for v in replaced} & {str(v) for v in after}, f"{name} kept"
@@ -100,7 +107,8 @@ def assert_deidentified(original, written) -> None:
     assert not kept, f"names, dates, times or UIDs kept: {sorted(kept)}"
     assert written.PatientIdentityRemoved == "YES"
     assert written.DeidentificationMethod == METHOD
-    assert written.DeidentificationMethodCodeSequence[0].CodeValue == "113100"
+    assert [code.CodeValue for code in written.DeidentificationMethodCodeSequence] == ["113100", "113107"]
+    assert written.LongitudinalTemporalInformationModified == "MODIFIED"
     assert written.file_meta.MediaStorageSOPInstanceUID == written.SOPInstanceUID
     assert written.PixelData == original.PixelData
 
@@ -301,12 +309,12 @@ def test_every_attribute_of_the_table_is_de_identified_on_the_stored_bytes(
         places = [written] + ([written[NESTING].value[0]] if tag in original[NESTING].value[0] else [])
         for place in places:
             outcome = OUTCOMES[action]
-            if outcome == "removed":
+            if outcome == "removed" or (outcome == "removed or replaced" and (vr == "SQ" or tag not in place)):
                 assert tag not in place, name
                 continue
             assert tag in place, f"{name} removed, the profile says {action}"
             after = place[tag].value
-            if outcome == "emptied" or vr == "SQ":
+            if vr == "SQ" or (outcome == "emptied or replaced" and place[tag].is_empty):
                 assert place[tag].is_empty or after == [], f"{name} not emptied"
             else:
                 assert not place[tag].is_empty and after != value, f"{name} kept"
@@ -316,3 +324,18 @@ def test_every_attribute_of_the_table_is_de_identified_on_the_stored_bytes(
     for secret in (b"Secret^Person", SECRET_UID_ROOT.encode(), b"SECRET"):
         assert secret not in stored_bytes
     assert written.Rows == original.Rows and written.PixelSpacing == original.PixelSpacing
+
+
+def test_times_are_shifted_together_so_time_points_keep_their_order_and_intervals():
+    """Acquisition Time (X/Z) and Content Time (Z/D) beside their dates: shifted by the upload's one
+    offset rather than removed, so a series split into time points by them stays split the same way."""
+    deidentifier = Deidentifier()
+    times = []
+    for acquired in ("101010", "101510", "102010"):
+        dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        dataset.AcquisitionDate = dataset.ContentDate = "20240301"
+        dataset.AcquisitionTime = dataset.ContentTime = acquired
+        written = deidentifier.deidentify(dataset)
+        assert written.AcquisitionTime != acquired and written.AcquisitionDate != "20240301"
+        times.append(datetime.datetime.strptime(written.AcquisitionDate + written.AcquisitionTime[:6], "%Y%m%d%H%M%S"))
+    assert [later - earlier for earlier, later in zip(times, times[1:])] == [datetime.timedelta(minutes=5)] * 2

@@ -9,11 +9,15 @@ IDs by dummy values, shifts every date and time by one offset (intervals are kep
 frames of reference still hold together. The table then decides, attribute by attribute:
 
 - X (remove), Z (empty), D (dummy), U (new UID), as the profile says;
-- the combined actions, which leave the choice to the IOD's type of the attribute, resolve to the
-  strictest one: X/Z, X/D, X/Z/D and X/Z/U* remove, Z/D empties. None of them is an attribute a volume
-  is made of (pixel data, spacing, positions, orientation, rescale are not in the table: kept);
-- a D that dicognito left as it was (a label, an ID of a device) gets a dummy of its VR; a D sequence
-  (Content Sequence, Graphic Annotation Sequence...) is emptied, since its items hold free text;
+- where the profile allows a dummy value (Z, D, Z/D, X/Z, X/D, X/Z/D), a value dicognito replaced is
+  kept: its dummy name or ID, or its date or time shifted by the upload's one offset (the Retain
+  Longitudinal Temporal Information with Modified Dates Option, declared in the file). Intervals then
+  survive, so time points told apart by Acquisition Time stay apart and the volume is the same;
+- otherwise the combined actions resolve to the strictest choice: X/Z, X/D, X/Z/D and X/Z/U* remove,
+  Z and Z/D empty. None of them is an attribute a volume is made of (pixel data, spacing, positions,
+  orientation, rescale are not in the table: kept);
+- a D that dicognito left as it was (a label, an ID of a device) gets a dummy of its VR; a D or Z
+  sequence (Content Sequence, Graphic Annotation Sequence...) is emptied, since its items hold free text;
 - a U that dicognito left as it was (it keeps UIDs whose keyword ends in ClassUID, the profile remaps
   Manufacturer's Device Class UID) gets a new UID, the same for the same value within the upload.
 
@@ -38,13 +42,17 @@ PROFILE_FILE = Path(__file__).with_name("basic_profile.tsv")
 """PS3.15 Table E.1-1's Basic Profile column: tag, action, name (tab-separated, # comments)."""
 RESOLVED_ACTIONS = {"X": "X", "Z": "Z", "D": "D", "U": "U",
                     "X/Z": "X", "X/D": "X", "X/Z/D": "X", "X/Z/U*": "X", "Z/D": "Z"}
-"""The table's actions, the combined ones resolved to the strictest choice (remove, else empty)."""
+"""The table's actions, the combined ones resolved to the strictest choice (remove, else empty) where
+dicognito did not replace the value."""
+DUMMY_ALLOWED = frozenset({"Z", "D", "Z/D", "X/Z", "X/D", "X/Z/D"})
+"""Actions under which a dummy value consistent with the VR may stand: dicognito's replacement is kept."""
 BEYOND_PROFILE = frozenset({"InstanceCreationDate", "InstanceCreationTime"})
 """Not in the table, removed all the same: dicognito shifts a time only beside its date, and the
 creation time of an instance would otherwise stay as it was."""
-METHOD = f"PS3.15 E.1.1 Basic Profile (dicognito {dicognito.__version__})"
+METHOD = f"PS3.15 E.1.1 Basic Profile, Modified Dates (dicognito {dicognito.__version__})"
 """De-identification Method (0012,0063), a LO: 64 characters at most."""
-BASIC_PROFILE_CODE = ("113100", "DCM", "Basic Application Confidentiality Profile")
+PROFILE_CODES = (("113100", "DCM", "Basic Application Confidentiality Profile"),
+                 ("113107", "DCM", "Retain Longitudinal Temporal Information Modified Dates Option"))
 DUMMY_TEXT = "ANONYMIZED"
 DUMMY_BY_VR = {"PN": "ANONYMIZED", "DA": "19000101", "TM": "000000", "DT": "19000101000000",
                "DS": "0", "IS": "0", "AS": "000Y"}
@@ -145,19 +153,18 @@ class Deidentifier:
         self._apply(dataset, before)
         dataset.PatientIdentityRemoved = "YES"
         dataset.DeidentificationMethod = METHOD
-        code = Dataset()
-        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = BASIC_PROFILE_CODE
-        dataset.DeidentificationMethodCodeSequence = [code]
+        dataset.LongitudinalTemporalInformationModified = "MODIFIED"
+        dataset.DeidentificationMethodCodeSequence = [coded(*code) for code in PROFILE_CODES]
         return dataset
 
     def _values_to_replace(self, dataset: Dataset) -> dict[tuple[int, int], object]:
-        """The values of the D and U attributes before dicognito, by (item, tag): those it leaves as
-        they were are replaced afterwards."""
+        """The values of the table's attributes before dicognito, by (item, tag): afterwards they tell
+        what dicognito replaced."""
         found = {}
         for item in datasets_within(dataset):
             for element in item:
                 row = self._profile.row_for(element.tag)
-                if row is not None and row.applied in ("D", "U") and element.VR != "SQ":
+                if row is not None and element.VR != "SQ":
                     found[id(item), element.tag] = element.value
         return found
 
@@ -166,18 +173,28 @@ class Deidentifier:
         for item in datasets_within(dataset):
             for element in list(item):
                 row = self._profile.row_for(element.tag)
-                if element.keyword in BEYOND_PROFILE or (row is not None and row.applied == "X"):
+                if element.keyword in BEYOND_PROFILE:
                     del item[element.tag]
-                elif row is None:
-                    continue
-                elif row.applied == "Z" or (row.applied == "D" and element.VR == "SQ"):
-                    element.value = [] if element.VR == "SQ" else element.empty_value
-                elif element.is_empty or element.value != before.get((id(item), element.tag), element.value):
-                    continue  # empty, or dicognito replaced it already
-                elif row.applied == "D":
-                    element.value = dummy_value(element)
-                else:
-                    element.value = self._remapped(element.value)
+                elif row is not None:
+                    key = (id(item), element.tag)
+                    replaced = not element.is_empty and key in before and element.value != before[key]
+                    self._apply_row(item, element, row, replaced)
+
+    def _apply_row(self, item: Dataset, element: DataElement, row: ProfileRow, replaced: bool) -> None:
+        if row.applied == "X" and not (replaced and row.action in DUMMY_ALLOWED):
+            del item[element.tag]
+        elif element.VR == "SQ":
+            element.value = []
+        elif replaced:
+            return  # dicognito's dummy, shifted date or new UID
+        elif row.applied == "Z":
+            element.value = element.empty_value
+        elif element.is_empty:
+            return
+        elif row.applied == "D":
+            element.value = dummy_value(element)
+        else:
+            element.value = self._remapped(element.value)
 
     def _remapped(self, value):
         """A new UID for each UID in `value`, the same for the same UID within this upload."""
@@ -194,6 +211,12 @@ def datasets_within(dataset: Dataset) -> list[Dataset]:
         found.append(item)
         pending.extend(child for element in item if element.VR == "SQ" for child in element.value)
     return found
+
+
+def coded(value: str, scheme: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item
 
 
 def dummy_value(element: DataElement):
