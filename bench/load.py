@@ -211,7 +211,8 @@ def main() -> None:
            # The API's limits are not what this measures: the users would come from as many addresses (here
            # they share 127.0.0.1), and the readers read as fast as the server answers, far faster than a
            # person (30 requests a second each), so either limit would answer 429.
-           "VOLUMES_API_RATE_ADDRESS": "1000000/minute", "VOLUMES_API_RATE_USER": "1000000/minute"}
+           "VOLUMES_API_RATE_ADDRESS": "1000000/minute", "VOLUMES_API_RATE_USER": "1000000/minute",
+           "VOLUMES_FILE_RATE_ADDRESS": "1000000/minute", "VOLUMES_FILE_RATE_USER": "1000000/minute"}
     database = None
     if args.database == "postgres":
         database = f"e11_load_{os.getpid()}"

@@ -294,10 +294,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
-# Requests a client may make, per signed-in user and per address (DRF's "N/second|minute|hour|day").
+# Requests a client may make, per signed-in user and per address (DRF's "N/second|minute|hour|day"):
+# the API's, and apart from them the files' (pictures, viewer and live figures, exports).
 VOLUMES_API_RATES = {
     "user": env.str("VOLUMES_API_RATE_USER", default="600/minute"),
     "address": env.str("VOLUMES_API_RATE_ADDRESS", default="1200/minute"),
+    "file_user": env.str("VOLUMES_FILE_RATE_USER", default="6000/minute"),
+    "file_address": env.str("VOLUMES_FILE_RATE_ADDRESS", default="12000/minute"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "DICOM volumetry API",

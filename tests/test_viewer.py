@@ -229,3 +229,16 @@ def test_a_stored_file_cut_short_since_gives_a_409_with_the_reason_not_a_500(sig
     response = signed_in.get(url("slice-picture", phantom, 5) + "?center=40&width=80")
     assert response.status_code == 409
     assert response.json()["error"].startswith("The slice cannot be shown: slice 5 cannot be read: ")
+
+
+def test_scrolling_the_slices_counts_against_the_files_limit_not_the_apis(signed_in, phantom, settings):
+    """A viewer asks for a slice and its mask at every step of a scroll: past the API's rate for a person
+    it still gets its pictures, until the files' own limit, answered 429 with Retry-After."""
+    settings.VOLUMES_API_RATES = {"user": "3/minute", "address": "100/minute", "file_user": "8/minute",
+                                  "file_address": "100/minute"}
+    assert [signed_in.get(reverse("volumes:api-measurement-list")).status_code for _ in range(4)] == [200] * 3 + [429]
+    pictures = [signed_in.get(url("slice-picture", phantom, number) + "?center=40&width=80") for number in range(1, 9)]
+    assert [p.status_code for p in pictures] == [200] * 8
+    refused = signed_in.get(url("slice-mask", phantom, 9) + "?mode=normalized&threshold=0.5")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert refused.json()["error"].startswith("Too many requests")

@@ -82,6 +82,17 @@ class AddressRateThrottle(RateFromSettings):
         return self.cache_format % {"scope": self.scope, "ident": client_address(request)}
 
 
+class FileUserRateThrottle(UserRateThrottle):
+    """The user's limit on pictures, viewer and live figures, and exports: a viewer scrolling a 600-slice
+    series asks for a slice and its mask at each step, many times the API's rate for a person."""
+
+    scope = "file_user"
+
+
+class FileAddressRateThrottle(AddressRateThrottle):
+    scope = "file_address"
+
+
 def client_address(request) -> str:
     """The client's address, for the limits and the lock-out (AXES_CLIENT_IP_CALLABLE) alike.
 

@@ -20,7 +20,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from .api_auth import LockedOut, cool_off_seconds, locked_out_message
+from .api_auth import FileAddressRateThrottle, FileUserRateThrottle, LockedOut, cool_off_seconds, locked_out_message
 from .refusals import refusal_message
 from .serializers import ErrorSerializer
 
@@ -151,7 +151,10 @@ def private_file_view(content_type: str, *, parameters: list | None = None, refu
         def get(self, request, **kwargs):
             return view(request, **kwargs)
 
-        file_view = type(view.__name__, (ApiView,), {"get": schema(get), "__doc__": view.__doc__})
+        file_view = type(view.__name__, (ApiView,), {
+            "get": schema(get), "__doc__": view.__doc__,
+            "throttle_classes": [FileUserRateThrottle, FileAddressRateThrottle],
+        })
         return file_view.as_view()
 
     return decorate
