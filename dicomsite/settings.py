@@ -202,7 +202,7 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env.int("VOLUMES_MAX_UPLOAD_FILES", default=5000)
 # files once and kept here; shared by the web processes, safe to delete at any time.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    # The API's request counts (throttling): in the database, so that every web process, on every host,
+    # The limits' request counts (the API's and the files'): in the database, so that every web process, on every host,
     # counts against the same limit. Its table is created by `migrate` (volumes/apps.py).
     "throttle": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "volumes_throttle"},
     # The history's rendered rows ({% cache %} in _measurement_row.html), per process.
