@@ -24,7 +24,8 @@ from tests.phantoms import Phantom, SeriesSpec, base_dataset, write_series
 from volumes.imaging import decoding
 from volumes.imaging.grouping import split_into_volumes
 from volumes.imaging.histograms import histogram_volume
-from volumes.imaging.pixels import frame_histograms, frame_stored_values, iter_stored_frames
+from volumes.imaging.images import PixelLayout
+from volumes.imaging.pixels import frame_histograms, frame_stored_values, iter_stored_frames, stored_values, word_value_indices
 from volumes.imaging.reader import read_image, read_images
 from volumes.imaging.sources import SourceFile, collect_paths
 from volumes.imaging.word_counts import BINCOUNT, forced_word_counting
@@ -247,3 +248,26 @@ def test_the_preview_uses_the_frame_kept_while_reading_and_equals_the_frame_deco
     middle = pydicom.dcmread(tmp_path / names[3])  # slices[6 // 2] along the normal
     expected = np.searchsorted(kept.values, middle.pixel_array * float(middle.RescaleSlope) + float(middle.RescaleIntercept))
     assert np.array_equal(kept.preview_value_index, expected)
+
+
+@pytest.mark.parametrize(
+    "dtype, bits_stored, signed, as_stored",
+    [("<u2", 12, False, True), ("<u2", 16, False, True), ("<i2", 12, True, True), ("<u2", 12, True, True),
+     ("<i2", 16, True, False), ("<u2", 16, False, False), ("u1", 8, False, True), ("i1", 6, True, True)],
+)
+def test_the_preview_looked_up_by_word_gives_each_pixel_the_index_of_its_stored_value(dtype, bits_stored, signed, as_stored):
+    """Every word (garbage above Bits Stored too) gets the index of its stored value, as a search for each pixel's value would."""
+    rng = np.random.default_rng(bits_stored)
+    width = np.dtype(dtype).itemsize * 8
+    words = rng.integers(0, 1 << width, 5000).astype(f"u{width // 8}").view(dtype)
+    layout = PixelLayout(
+        transfer_syntax_uid=RLELossless, bits_allocated=width, bits_stored=bits_stored, signed=signed, float_pixels=False,
+        photometric="MONOCHROME2", rows=50, columns=100, frames=1, native_offset=None, big_endian=False,
+    )
+    stored = stored_values(words, layout, as_stored)
+    values = np.unique(stored)
+    indices = rng.permutation(len(values)).astype(np.int32)  # any numbering of the values
+    expected = indices[np.searchsorted(values, stored)]
+    assert np.array_equal(word_value_indices(words, layout, as_stored, values, indices), expected)
+    assert word_value_indices(words, layout, as_stored, values[1:], indices[1:]) is None  # a pixel's value missing
+    assert word_value_indices(words.astype(np.float32), layout, as_stored, values, indices) is None

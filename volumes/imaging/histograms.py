@@ -17,7 +17,7 @@ import numpy as np
 from .geometry import MAX_LISTED, Stack, build_stack
 from .grouping import VolumeImages
 from .images import DicomImage, NotAnImage, StoredHistogram
-from .pixels import frame_histograms, frame_stored_values
+from .pixels import frame_histograms, frame_words, stored_values, word_value_indices
 from .pools import parallel_map
 from .runtime import ReadingRuntime, process_runtime
 
@@ -266,17 +266,11 @@ def assemble(
 
     middle_number = len(stacks[0].slices) // 2
     middle = slices[middle_number]
-    middle_frame = images[middle.image].frames[middle.frame]
-    try:
-        preview_stored = frame_stored_values(images[middle.image], middle.frame)
-    except NotAnImage as error:
-        raise MeasurementError(f"the middle slice cannot be read again: {error}") from None
     # Through the middle slice's own histogram: its entries already know their index into `values`.
     middle_entries = slice(starts[middle_number], starts[middle_number + 1])
-    preview_index = lookup(stored[middle_number].values, value_index[middle_entries], preview_stored)
-    if preview_index is None:
-        preview_modality = modality_values(preview_stored, middle_frame.rescale_slope, middle_frame.rescale_intercept)
-        preview_index = np.searchsorted(values, preview_modality).astype(np.int32)
+    preview_index = preview_value_index(
+        images[middle.image], middle.frame, stored[middle_number].values, value_index[middle_entries], values
+    )
 
     first = volume.first
     widths = [stack.slab_widths_mm for stack in stacks]
@@ -301,6 +295,25 @@ def assemble(
         time_point_starts=np.cumsum([0, *(len(stack.slices) for stack in stacks)]).astype(np.int64),
         time_points=tuple(points),
     )
+
+
+def preview_value_index(
+    image: DicomImage, position: int, frame_values: np.ndarray, frame_indices: np.ndarray, values: np.ndarray
+) -> np.ndarray:
+    """The frame at `position` of `image` (rows, columns) as indices into the volume's `values`, given
+    its own histogram's stored values (`frame_values`) and their indices (`frame_indices`)."""
+    try:
+        words, as_stored = frame_words(image, position)
+    except NotAnImage as error:
+        raise MeasurementError(f"the middle slice cannot be read again: {error}") from None
+    found = word_value_indices(words, image.pixels, as_stored, frame_values, frame_indices)
+    if found is None:
+        stored = stored_values(words, image.pixels, as_stored)
+        found = lookup(frame_values, frame_indices, stored)
+        if found is None:
+            frame = image.frames[position]
+            found = np.searchsorted(values, modality_values(stored, frame.rescale_slope, frame.rescale_intercept)).astype(np.int32)
+    return found.reshape(image.rows, image.columns)
 
 
 def lookup(keys: np.ndarray, results: np.ndarray, wanted: np.ndarray) -> np.ndarray | None:

@@ -86,13 +86,18 @@ def compact(histogram: StoredHistogram) -> StoredHistogram:
 def frame_stored_values(image: DicomImage, position: int, buffer: FrameBuffer | None = None) -> np.ndarray:
     """The stored values of the frame at `position` of `image.frames` (a mosaic's tile) as a (rows, columns)
     array of int64 (float64 for float pixel data); with a `buffer`, the raw frame is read into it."""
+    words, as_stored = frame_words(image, position, buffer)
+    return stored_values(words, image.pixels, as_stored).reshape(image.rows, image.columns)
+
+
+def frame_words(image: DicomImage, position: int, buffer: FrameBuffer | None = None) -> tuple[np.ndarray, bool]:
+    """The pixel words of the frame at `position` of `image.frames` (a mosaic's tile, contiguous) and
+    whether they are as stored (see `iter_stored_frames`): the kept frame where there is one."""
     frame = image.frames[position]
     if image.kept_frame is not None and frame.index == 0 and image.mosaic is None:
-        return stored_values(image.kept_frame.words, image.pixels, image.kept_frame.as_stored).reshape(image.rows, image.columns)
+        return image.kept_frame.words, image.kept_frame.as_stored
     for stored, as_stored in iter_stored_frames(image, [frame.index], buffer):
-        if image.mosaic is not None:
-            stored = tile_of(stored, image, frame.tile)
-        return stored_values(stored, image.pixels, as_stored).reshape(image.rows, image.columns)
+        return (stored if image.mosaic is None else tile_of(stored, image, frame.tile)), as_stored
     raise NotAnImage(f"frame {frame.index + 1} is missing from the pixel data")
 
 
@@ -131,6 +136,24 @@ def iter_stored_frames(
         raise
     except Exception as error:  # decoders raise many kinds on damaged data
         raise NotAnImage(f"the pixel data cannot be decoded ({describe(error)})") from None
+
+
+def word_value_indices(
+    words: np.ndarray, layout: PixelLayout, as_stored: bool, values: np.ndarray, indices: np.ndarray
+) -> np.ndarray | None:
+    """`indices[k]` for each of a frame's words whose stored value is `values[k]` (ascending), as int32:
+    looked up once for every possible 8- or 16-bit word, then gathered by word (instead of each
+    pixel's stored value, then a search for it). None when the words are not 8- or 16-bit integers,
+    or a pixel's value is not among `values`."""
+    if words.dtype.kind not in "iu" or words.dtype.itemsize > 2 or not len(values):
+        return None
+    raw = words.view(np.dtype(f"u{words.dtype.itemsize}"))
+    table, _ = word_table(words.dtype, as_stored, layout.bits_stored, layout.signed)
+    table = table[: int(raw.max()) + 1]  # the words up to the largest the frame holds
+    found = np.minimum(np.searchsorted(values, table), len(values) - 1)
+    index_of_word = np.where(values[found] == table, indices[found], -1).astype(np.int32)
+    result = index_of_word[raw]
+    return None if (result < 0).any() else result
 
 
 def read_into(f, memory: np.ndarray) -> int:
