@@ -266,6 +266,31 @@ def test_closing_the_pools_ends_their_processes(runtime):
             os.waitpid(pid, os.WNOHANG)
 
 
+
+def numbered_after_a_while(item: int) -> tuple[int, int]:
+    time.sleep(0.002 * (item % 3))  # runs end out of order
+    return item, os.getpid()
+
+
+def fails_at_seven(item: int) -> int:
+    if item == 7:
+        raise ValueError("item 7")
+    time.sleep(0.002)
+    return item
+
+
+def test_the_processes_take_every_run_once_and_the_results_keep_the_items_order(runtime):
+    for _ in range(3):  # each call starts counting its runs anew
+        results = pools.parallel_map(numbered_after_a_while, list(range(60)), 2, runtime)
+        assert [item for item, _ in results] == list(range(60))
+        assert len({pid for _, pid in results}) == 2
+
+
+def test_a_run_that_fails_fails_its_call_and_the_next_call_gets_all_its_runs(runtime):
+    with pytest.raises(ValueError, match="item 7"):
+        pools.parallel_map(fails_at_seven, list(range(40)), 2, runtime)
+    assert [item for item, _ in pools.parallel_map(numbered_after_a_while, list(range(40)), 2, runtime)] == list(range(40))
+
 # --- a series read file after file: the previous file's layout and image are reused --------------
 
 

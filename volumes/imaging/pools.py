@@ -18,8 +18,8 @@ PARENT_CHECK_SECONDS = 1.0
 
 BATCHES_PER_PROCESS = 2
 """The first run of `shrinking_runs` is the items over (processes × this), each next one that share of
-what is left: few round trips (each run's results are pickled, sent and unpickled while the other
-process reads; README gives the figures)."""
+what is left: few runs (each starts a reader of its own, whose first file's header is walked in full;
+README gives the figures)."""
 
 
 SMALLEST_RUN_SHARE = 32
@@ -32,7 +32,7 @@ def shrinking_runs(items: list, processes: int) -> list[list]:
     """`items` cut into runs of consecutive items for `processes` processes, each run a share of what
     is left (1 / (processes × BATCHES_PER_PROCESS)), down to a floor (SMALLEST_RUN_SHARE).
 
-    The first runs are large (few round trips, long runs of files for the layout follower); the last
+    The first runs are large (long runs of files for the layout follower); the last
     are small, so that the processes end together even when one was slowed (by other work, or by
     slices that take longer to decode) rather than one waiting on another's last large run.
     """
@@ -55,19 +55,63 @@ def parallel_map(function: Callable, items: list, processes: int, runtime: Readi
 
 def parallel_runs(function: Callable[[list], list], items: list, processes: int, runtime: ReadingRuntime) -> list:
     """The results of `function(run)` for the `shrinking_runs` of `items`, one result per item, in
-    order: each run is computed in one of the runtime's `processes` processes."""
+    order: each run is computed in one of the runtime's `processes` processes.
+
+    Each process is given every run and takes the next one itself (`take_runs`) as soon as it is
+    done with one: no process waits for this one to hand it a run (README, Benchmark).
+    """
+    from concurrent.futures import wait
     from concurrent.futures.process import BrokenProcessPool
 
+    runs = shrinking_runs(items, processes)
     pool = runtime.pool(processes)
+    with pool.calls:
+        pool.next_run.value = 0
+        tasks = [pool.executor.submit(take_runs, function, runs) for _ in range(min(processes, len(runs)))]
+        wait(tasks)  # every process has stopped taking runs before another call resets the counter
+    results: list[list] = [[] for _ in runs]
     try:
-        return [result for results in pool.map(function, shrinking_runs(items, processes)) for result in results]
+        for task in tasks:
+            for number, run_results in task.result():
+                results[number] = run_results
     except BrokenProcessPool:
         runtime.close_pools()  # a process died (killed, out of memory): the next call starts new ones
         raise
+    return [result for run_results in results for result in run_results]
+
+
+def take_runs(function: Callable[[list], list], runs: list[list]) -> list[tuple[int, list]]:
+    """Run in a pool process: take the runs not yet taken by another process of the pool, one after
+    another, and compute them; their numbers and results."""
+    from .runtime import process_runtime  # here: runtime.py imports this module
+
+    next_run = process_runtime().next_run
+    taken = []
+    while True:
+        with next_run.get_lock():
+            number = next_run.value
+            next_run.value = number + 1
+        if number >= len(runs):
+            return taken
+        taken.append((number, function(runs[number])))
 
 
 def map_run(function: Callable, run: list) -> list:
     return [function(item) for item in run]
+
+
+class ReadingPool:
+    """A runtime's processes for one degree of parallelism, and the number of the next run of the
+    current `parallel_runs` call, which they share (each process takes its runs through it)."""
+
+    def __init__(self, processes: int, context, initializer: Callable, initargs: tuple) -> None:
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.next_run = context.Value("q", 0)
+        self.calls = threading.Lock()  # one call at a time: they would share the counter
+        self.executor = ProcessPoolExecutor(
+            max_workers=processes, mp_context=context, initializer=initializer, initargs=(*initargs, self.next_run)
+        )
 
 
 def exit_with_parent(parent: int) -> None:

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 from pydicom import config
 
 from .headers import ConvertedValues
-from .pools import exit_with_parent
+from .pools import ReadingPool, exit_with_parent
 from .word_counts import WordCounting, measure_word_counting
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing.sharedctypes import Synchronized
 
 
 class ReadingRuntime:
@@ -32,8 +32,9 @@ class ReadingRuntime:
     def __init__(self, word_counting: WordCounting | None = None) -> None:
         self._word_counting = word_counting
         self.converted = ConvertedValues()
-        self._pools: dict[int, ProcessPoolExecutor] = {}
+        self._pools: dict[int, ReadingPool] = {}
         self._pools_of = os.getpid()  # pools inherited through fork belong to the parent
+        self.next_run: Synchronized | None = None  # in a pool process: its pool's (pools.take_runs)
 
     @property
     def word_counting(self) -> WordCounting:
@@ -48,7 +49,7 @@ class ReadingRuntime:
         own parse does."""
         return config.data_element_callback is None
 
-    def pool(self, processes: int) -> ProcessPoolExecutor:
+    def pool(self, processes: int) -> ReadingPool:
         """This runtime's pool of `processes` processes (forked where possible), started on first use
         and kept: a worker measures series after series, and new processes cost each series the time
         to start and to warm up (README, Benchmark: "new processes")."""
@@ -57,14 +58,11 @@ class ReadingRuntime:
         pool = self._pools.get(processes)
         if pool is None:
             import multiprocessing  # here: a process that reads one file never needs them
-            from concurrent.futures import ProcessPoolExecutor
 
             self.word_counting  # noqa: B018  measured here, once, rather than in every process
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else None)
-            pool = self._pools[processes] = ProcessPoolExecutor(
-                max_workers=processes, mp_context=context, initializer=start_pool_process, initargs=(os.getpid(), self)
-            )
+            pool = self._pools[processes] = ReadingPool(processes, context, start_pool_process, (os.getpid(), self))
         return pool
 
     def close_pools(self) -> None:
@@ -73,7 +71,7 @@ class ReadingRuntime:
             return
         while self._pools:
             _, pool = self._pools.popitem()
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.executor.shutdown(wait=True, cancel_futures=True)
 
     def __getstate__(self) -> dict:
         """What a process started without fork receives: the measured choice, not the pools or values."""
@@ -94,9 +92,10 @@ def process_runtime() -> ReadingRuntime:
     return _this_process
 
 
-def start_pool_process(parent: int, runtime: ReadingRuntime) -> None:
-    """Run first in each pool process: take the runtime that started the pool as this process's, and
-    end when the parent does."""
+def start_pool_process(parent: int, runtime: ReadingRuntime, next_run: Synchronized) -> None:
+    """Run first in each pool process: take the runtime that started the pool as this process's, with
+    the pool's counter of runs, and end when the parent does."""
     global _this_process
     _this_process = runtime
+    runtime.next_run = next_run
     exit_with_parent(parent)
