@@ -1,10 +1,12 @@
 """What a DICOM file is read into: the image, its frames and pixel layout, and why a file is not an image."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from pydicom.uid import UID
 
 from .acquisitions import NO_ACQUISITION, Acquisition
 
@@ -82,6 +84,17 @@ class PixelLayout:
     @property
     def monochrome1(self) -> bool:
         return self.photometric == "MONOCHROME1"
+
+    @property
+    def encapsulated(self) -> bool:
+        """Whether the pixel data is encapsulated (compressed frames)."""
+        return encapsulated_syntax(self.transfer_syntax_uid)
+
+
+@functools.lru_cache(maxsize=64)
+def encapsulated_syntax(transfer_syntax_uid: str) -> bool:
+    """pydicom's answer, once per transfer syntax: its UID checks the string each time it is made."""
+    return UID(transfer_syntax_uid).is_encapsulated
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import pydicom
 from pydicom.pixels import iter_pixels
-from pydicom.uid import UID
 
 from .decoding import iter_encapsulated_frames
 from .images import DicomImage, Frame, KeptFrame, NotAnImage, PixelLayout, StoredHistogram, describe
@@ -124,7 +123,7 @@ def iter_stored_frames(
                 yield raw.view(dtype), True
         return
     try:
-        if UID(layout.transfer_syntax_uid).is_encapsulated:
+        if layout.encapsulated:
             yield from iter_encapsulated_frames(image, wanted)
             return
         ds = pydicom.dcmread(image.path, force=True)

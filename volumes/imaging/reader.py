@@ -9,7 +9,6 @@ import functools
 from dataclasses import dataclass
 
 from pydicom.datadict import tag_for_keyword
-from pydicom.uid import UID
 
 from .acquisition_header import read_time_values
 from .headers import PlainHeader, scan_plain_header
@@ -127,7 +126,7 @@ def histogrammed_while_read(pixels: PixelLayout) -> bool:
     the measurement, which spreads them over its processes (histograms.frame_chunks)."""
     if pixels.native_offset is not None:
         return True
-    return pixels.frames == 1 and UID(pixels.transfer_syntax_uid).is_encapsulated
+    return pixels.frames == 1 and pixels.encapsulated
 
 
 class ImageReader:
