@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import pickle
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,11 @@ BATCHES_PER_PROCESS = 2
 """The first run of `shrinking_runs` is the items over (processes × this), each next one that share of
 what is left: few runs (each starts a reader of its own, whose first file's header is walked in full;
 README gives the figures)."""
+
+
+TASKS_PER_PROCESS = 2
+"""`parallel_runs` gives the runs to (processes × this) tasks, each taking at most its share of them: the
+results of the first tasks come back while the last are computed, not all at the end."""
 
 
 SMALLEST_RUN_SHARE = 32
@@ -58,16 +64,21 @@ def parallel_runs(function: Callable[[list], list], items: list, processes: int,
     order: each run is computed in one of the runtime's `processes` processes.
 
     Each process is given every run and takes the next one itself (`take_runs`) as soon as it is
-    done with one: no process waits for this one to hand it a run (README, Benchmark).
+    done with one: no process waits for this one to hand it a run. A task takes at most its share
+    of the runs (TASKS_PER_PROCESS), so that results come back while the others are computed
+    (README, Benchmark).
     """
     from concurrent.futures import wait
     from concurrent.futures.process import BrokenProcessPool
 
     runs = shrinking_runs(items, processes)
     pool = runtime.pool(processes)
+    count = min(len(runs), processes * TASKS_PER_PROCESS)
+    # Each run pickled once: every task receives them all, and unpickles only those it takes.
+    pickled = [pickle.dumps(run, protocol=pickle.HIGHEST_PROTOCOL) for run in runs]
     with pool.calls:
         pool.next_run.value = 0
-        tasks = [pool.executor.submit(take_runs, function, runs) for _ in range(min(processes, len(runs)))]
+        tasks = [pool.executor.submit(take_runs, function, pickled, math.ceil(len(runs) / count)) for _ in range(count)]
         wait(tasks)  # every process has stopped taking runs before another call resets the counter
     results: list[list] = [[] for _ in runs]
     try:
@@ -80,20 +91,21 @@ def parallel_runs(function: Callable[[list], list], items: list, processes: int,
     return [result for run_results in results for result in run_results]
 
 
-def take_runs(function: Callable[[list], list], runs: list[list]) -> list[tuple[int, list]]:
-    """Run in a pool process: take the runs not yet taken by another process of the pool, one after
-    another, and compute them; their numbers and results."""
+def take_runs(function: Callable[[list], list], runs: list[bytes], most: int) -> list[tuple[int, list]]:
+    """Run in a pool process: take up to `most` of the (pickled) runs not yet taken by another task,
+    one after another, and compute them; their numbers and results."""
     from .runtime import process_runtime  # here: runtime.py imports this module
 
     next_run = process_runtime().next_run
     taken = []
-    while True:
+    while len(taken) < most:
         with next_run.get_lock():
             number = next_run.value
             next_run.value = number + 1
         if number >= len(runs):
             return taken
-        taken.append((number, function(runs[number])))
+        taken.append((number, function(pickle.loads(runs[number]))))
+    return taken
 
 
 def map_run(function: Callable, run: list) -> list:
