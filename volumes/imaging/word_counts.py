@@ -101,13 +101,16 @@ def forced_word_counting(method: str) -> WordCounting:
 
 def synthetic_ct_words(side: int = FRAME_SIDE) -> np.ndarray:
     """A CT-like frame of stored words (HU + 1024, 12 bits): air around an elliptic body of soft
-    tissue with two lungs and a bright spine, with noise: hundreds of distinct words, like a real slice."""
+    tissue with two lungs and a bright spine, with noise: hundreds of distinct words, like a real slice;
+    outside the reconstructed circle, one padding word without noise (a fifth of a real slice)."""
     y, x = np.ogrid[-1 : 1 : side * 1j, -1 : 1 : side * 1j]
     hu = np.full((side, side), -1000, dtype=np.int16)
     hu[(x / 0.85) ** 2 + (y / 0.6) ** 2 < 1] = 40
     hu[((np.abs(x) - 0.35) / 0.25) ** 2 + (y / 0.4) ** 2 < 1] = -850
     hu[x**2 + (y - 0.4) ** 2 < 0.01] = 700
-    return np.clip(hu.ravel() + hashed_noise(side * side) + 1024, 0, 4095).astype(np.uint16)
+    words = np.clip(hu.ravel() + hashed_noise(side * side) + 1024, 0, 4095).astype(np.uint16)
+    words[(x**2 + y**2 > 1).ravel()] = 0  # the padding, HU −1024
+    return words
 
 
 def hashed_noise(count: int) -> np.ndarray:
