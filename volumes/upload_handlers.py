@@ -7,7 +7,8 @@ same file system as the media folder, so that storing it is a rename instead of 
 again, and its SHA-256 is known without reading it back. A zip archive's stored entries are written
 to files of their own as they arrive (imaging.zip_split), hashed on the way, so that unpacking it
 writes nothing again; the archive itself is not hashed (it is never stored). The body is parsed here
-(multipart_body, in 4 MiB blocks), not by Django's parser, which hands a handler 64 KiB at a time.
+(multipart_body, in 4 MiB blocks), not by Django's parser, which hands a handler 64 KiB at a time;
+under gunicorn those blocks come straight from the socket (socket_body).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from .imaging.zip_split import LOCAL_SIGNATURE, SplitEntry, SplitLimits, ZipSpli
 from .multipart_body import BodyRefused, MultipartBody, PartHeaders
 from .services.scanning import archive_limits
 from .services.storing import staging_dir
+from .socket_body import GunicornSocketBody
 
 
 FIELD, FILE, IGNORED = "field", "file", "ignored"
@@ -87,7 +89,7 @@ class StagingUploadHandler(FileUploadHandler):
         """Parse the whole body here (multipart_body), instead of Django's parser: the form's fields
         and files, or UploadCut (every file received deleted) when the body did not arrive whole."""
         boundary = boundary if isinstance(boundary, bytes) else str(boundary).encode("ascii")
-        body = MultipartBody(input_data, boundary, content_length)
+        body = MultipartBody(GunicornSocketBody.of(META, content_length) or input_data, boundary, content_length)
         try:
             form = self.read_parts(body, encoding or settings.DEFAULT_CHARSET)
         except UnreadablePostError:  # the connection failed while the body was read: cut, as below
