@@ -29,13 +29,7 @@ class ThresholdRequestSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         try:
-            attrs["request"] = ThresholdRequest.parse(
-                attrs.get("mode"),
-                attrs.get("threshold"),
-                default=settings.VOLUMES_THRESHOLD,
-                upper=attrs.get("upper"),
-                body_only=bool(attrs.get("body_only")),
-            )
+            attrs["request"] = ThresholdRequest.from_fields(attrs, settings.VOLUMES_THRESHOLD)
         except InvalidThreshold as error:
             raise serializers.ValidationError({error.field: [str(error)]}) from None
         return attrs
