@@ -13,7 +13,7 @@ from selenium.webdriver.common.keys import Keys
 from volumes import services
 from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Measurement
-from volumes.templatetags import figures
+from volumes import figures
 
 from .conftest import PHANTOM_DIR, PHANTOM_VOXELS
 from .test_browser import (  # noqa: F401 (fixtures)

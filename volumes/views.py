@@ -23,7 +23,7 @@ from .imaging.histograms import MeasurementError
 from .models import ApiToken, Measurement, Upload
 from .refusals import refusal_message
 from .serializers import MaskQuerySerializer, ThresholdRequestSerializer, WindowQuerySerializer
-from .templatetags import figures
+from . import figures
 from .time_series import time_series_chart
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from django.utils.module_loading import import_string
 from volumes import services
 from volumes.apps import VolumesConfig
 from volumes.imaging.export import MaskFiles
-from volumes.templatetags.figures import ml, mm3, modality_value
+from volumes.figures import ml, mm3, modality_value
 from volumes.imaging.thresholds import (
     AUTOMATIC_MODES,
     MODES,
