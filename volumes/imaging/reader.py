@@ -15,6 +15,7 @@ from .acquisition_header import read_time_values
 from .headers import PlainHeader, scan_plain_header
 from .image_header import PIXEL_DATA_TAG, image_from_dataset, parse_header
 from .images import DicomImage, NotAnImage, PixelLayout, copy_with, describe
+from .packed_runs import PackedRun, pack_run, unpack_run
 from .pixels import FrameBuffer, frame_histograms, histogram_keeping_frame
 from .pools import parallel_runs
 from .runtime import ReadingRuntime, process_runtime
@@ -52,11 +53,12 @@ def read_images(
     `runtime`: what is kept between calls (pools, converted values); by default this process's.
     """
     runtime = runtime or process_runtime()
-    read = functools.partial(read_run, histograms=histograms, keep_frames_of=preview_candidates(sources) if histograms else frozenset())
+    keep_frames_of = preview_candidates(sources) if histograms else frozenset()
     if processes > 1 and len(sources) >= PARALLEL_MIN_FILES:
-        outcomes = parallel_runs(read, sources, processes, runtime)
+        read = functools.partial(read_packed_run, histograms=histograms, keep_frames_of=keep_frames_of)
+        outcomes = parallel_runs(read, sources, processes, runtime, unpack=unpack_run)
     else:
-        outcomes = read(sources, runtime=runtime)
+        outcomes = read_run(sources, histograms=histograms, runtime=runtime, keep_frames_of=keep_frames_of)
     result = ReadResult(images=[], skipped=[])
     for source, outcome in zip(sources, outcomes):
         if isinstance(outcome, NotAnImage):
@@ -88,6 +90,11 @@ def read_run(
         outcome if isinstance(outcome, NotAnImage) else histogrammed(outcome, runtime, buffer, source in keep_frames_of)
         for source, outcome in zip(sources, outcomes)
     ]
+
+
+def read_packed_run(sources: list[SourceFile], histograms: bool, keep_frames_of: frozenset[SourceFile]) -> PackedRun:
+    """`read_run` in a reading process, its outcomes packed to be sent (packed_runs.py)."""
+    return pack_run(read_run(sources, histograms=histograms, keep_frames_of=keep_frames_of))
 
 
 def histogrammed(image: DicomImage, runtime: ReadingRuntime, buffer: FrameBuffer, keep_frame: bool) -> DicomImage:
