@@ -213,9 +213,10 @@ def ordering_problem(images, frames: list[Frame]) -> str | None:
     first = frames[0].orientation
     if any(not all_close(frame.orientation, first, rtol=0, atol=ORIENTATION_TOLERANCE) for frame in frames):
         return "the frames lie in differently oriented planes: they do not form one stack"
-    if not all(np.isfinite(frame.position_mm).all() for frame in frames):
+    positions = np.array([frame.position_mm for frame in frames], dtype=np.float64)
+    if not np.isfinite(positions).all():
         return "Image Position (Patient) holds a value that is not a number"
-    furthest = max(float(np.abs(frame.position_mm).max()) for frame in frames)
+    furthest = float(np.abs(positions).max())
     if furthest > MAX_POSITION_MM:
         return (
             f"Image Position (Patient) holds {furthest:.6g} mm: beyond {MAX_POSITION_MM:g} mm from the origin, "
@@ -300,7 +301,7 @@ def all_close(a: tuple[float, ...], b: tuple[float, ...], *, rtol: float, atol: 
     The images of a series repeat the same orientation and spacing, and np.allclose, called for each,
     is slow beside a comparison of tuples (README, Benchmark).
     """
-    if a == b and all(v == v for v in a):
+    if a == b and not any(map(math.isnan, a)):
         return True
     return bool(np.allclose(a, b, rtol=rtol, atol=atol))
 

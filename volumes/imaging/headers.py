@@ -165,7 +165,11 @@ class PlainHeader:
         mine, theirs = self._elements, other._elements
         if mine.keys() != theirs.keys():
             return True
-        return any(differ(raw, theirs[tag]) for tag, raw in mine.items() if tag not in ignoring)
+        for tag, raw in mine.items():  # a loop, not any(): called for every file of a series
+            other_raw = theirs[tag]
+            if raw is not other_raw and (raw.value != other_raw.value or raw.VR != other_raw.VR) and tag not in ignoring:
+                return True
+        return False
 
     def kept(self, tag: int) -> RawDataElement | None:
         """A kept element as read (tag, VR and bytes), or None when the file does not hold it."""
