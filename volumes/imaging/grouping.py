@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .acquisitions import Contrast, FrameItem, TimePoint, split_contrasts
+from .collector import collector_paused
 from .geometry import ORIENTATION_TOLERANCE, SPACING_TOLERANCE, all_close, fmt_pair, normal_of
 from .images import DicomImage
 
@@ -49,6 +50,7 @@ def volume_description(series_description: str, part: str, modality: str, volume
     return f"{base} [{which}]" if which else base
 
 
+@collector_paused()
 def split_into_volumes(images: list[DicomImage]) -> list[VolumeImages]:
     """Group images by Series Instance UID, then split where they cannot form one volume.
 

@@ -12,6 +12,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.uid import UID
 
 from .acquisition_header import read_time_values
+from .collector import collector_paused
 from .headers import PlainHeader, scan_plain_header
 from .image_header import PIXEL_DATA_TAG, image_from_dataset, parse_header
 from .images import DicomImage, NotAnImage, PixelLayout, copy_with, describe
@@ -39,6 +40,7 @@ class ReadResult:
     skipped: list[Skipped]
 
 
+@collector_paused()
 def read_images(
     sources: list[SourceFile], processes: int = 1, histograms: bool = False, runtime: ReadingRuntime | None = None
 ) -> ReadResult:
@@ -68,6 +70,7 @@ def read_images(
     return result
 
 
+@collector_paused()
 def read_run(
     sources: list[SourceFile],
     histograms: bool = False,
