@@ -245,3 +245,18 @@ def test_images_of_one_geometry_share_a_part_and_images_whose_orientation_is_not
     assert [len(volume.images) for volume in split_into_volumes(mixed)] == [6]
     mixed = [*images[:3], *(oriented(image, not_a_number) for image in images[3:])]
     assert sorted(len(volume.images) for volume in split_into_volumes(mixed)) == [1, 1, 1, 3]
+
+
+@pytest.mark.parametrize(
+    "orientation",
+    [AXIAL, CORONAL, SAGITTAL, oblique(30), oblique(-65), (0.1, 0.2, 0.3, 0.4, 0.5, 0.6), (math.nan, 0.0, 0.0, 0.0, 1.0, 0.0),
+     (math.inf, 1.0, 0.0, 0.0, 1.0, 0.0), (1, 0, 0, 0, 1, 0), (1e-300, 1e300, 3.0, -7.5, 1e-9, 2.0)],
+)
+def test_the_cross_product_of_an_orientation_is_numpys_to_the_last_bit(orientation):
+    from volumes.imaging.geometry import cross_product
+
+    with np.errstate(invalid="ignore"):
+        expected = np.cross(np.array(orientation[:3]), np.array(orientation[3:]))
+    made = cross_product(tuple(orientation))
+    assert made.dtype == expected.dtype
+    assert made.tobytes() == expected.tobytes()
