@@ -249,8 +249,11 @@ def test_images_of_one_geometry_share_a_part_and_images_whose_orientation_is_not
 
 @pytest.mark.parametrize(
     "orientation",
-    [AXIAL, CORONAL, SAGITTAL, oblique(30), oblique(-65), (0.1, 0.2, 0.3, 0.4, 0.5, 0.6), (math.nan, 0.0, 0.0, 0.0, 1.0, 0.0),
-     (math.inf, 1.0, 0.0, 0.0, 1.0, 0.0), (1, 0, 0, 0, 1, 0), (1e-300, 1e300, 3.0, -7.5, 1e-9, 2.0)],
+    [
+        AXIAL, CORONAL, SAGITTAL, oblique(30), oblique(-65), (0.1, 0.2, 0.3, 0.4, 0.5, 0.6),
+        (math.nan, 0.0, 0.0, 0.0, 1.0, 0.0), (math.inf, 1.0, 0.0, 0.0, 1.0, 0.0), (1, 0, 0, 0, 1, 0),
+        (1e-300, 1e300, 3.0, -7.5, 1e-9, 2.0),
+    ],
 )
 def test_the_cross_product_of_an_orientation_is_numpys_to_the_last_bit(orientation):
     from volumes.imaging.geometry import cross_product

@@ -368,7 +368,8 @@ def test_per_file_values_of_a_followed_file_are_read_as_pydicom_reads_them(posit
     plain numbers: the image is still the one read alone (pydicom's values, or None)."""
     paths = sorted(write_series(tmp_path, SeriesSpec()))
     ds = pydicom.dcmread(paths[1])
-    for keyword, vr, text in (("ImagePositionPatient", "DS", position), ("InstanceNumber", "IS", instance), ("SOPInstanceUID", "UI", uid)):
+    written = (("ImagePositionPatient", "DS", position), ("InstanceNumber", "IS", instance), ("SOPInstanceUID", "UI", uid))
+    for keyword, vr, text in written:
         value = text.encode() + b" " * (len(text) % 2)  # as written, not as pydicom would check it
         ds[keyword] = RawDataElement(Tag(tag_for_keyword(keyword)), vr, len(value), value, 0, False, True)
     ds.save_as(paths[1])

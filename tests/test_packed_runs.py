@@ -19,7 +19,9 @@ def described(outcome) -> tuple:
         return ("skipped", str(outcome))
     histograms = None
     if outcome.histograms is not None:
-        histograms = [(h.values.tolist(), h.values.dtype.str, h.counts.tolist(), h.counts.dtype.str) for h in outcome.histograms]
+        histograms = [
+            (h.values.tolist(), h.values.dtype.str, h.counts.tolist(), h.counts.dtype.str) for h in outcome.histograms
+        ]
     return repr(outcome), outcome.path, outcome.name, histograms
 
 
@@ -36,8 +38,10 @@ def test_a_packed_run_unpacks_to_the_outcomes_read(phantom_copy, tmp_path):
     # Histograms that do not travel packed: none made, 64-bit or float values, several frames.
     images = [i for i, o in enumerate(outcomes) if not isinstance(o, NotAnImage)]
     outcomes[images[0]] = copy_with(outcomes[images[0]], histograms=None)
-    outcomes[images[1]] = copy_with(outcomes[images[1]], histograms=(StoredHistogram(np.array([-3, 1 << 40]), np.array([2, 5])),))
-    outcomes[images[2]] = copy_with(outcomes[images[2]], histograms=(StoredHistogram(np.array([0.5, 1.5]), np.array([1, 9])),))
+    wide = StoredHistogram(np.array([-3, 1 << 40]), np.array([2, 5]))
+    outcomes[images[1]] = copy_with(outcomes[images[1]], histograms=(wide,))
+    floats = StoredHistogram(np.array([0.5, 1.5]), np.array([1, 9]))
+    outcomes[images[2]] = copy_with(outcomes[images[2]], histograms=(floats,))
     two = outcomes[images[3]].histograms * 2
     outcomes[images[3]] = copy_with(outcomes[images[3]], histograms=two)
     packed = pack_run(outcomes)

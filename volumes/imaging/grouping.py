@@ -71,7 +71,8 @@ def split_into_volumes(images: list[DicomImage]) -> list[VolumeImages]:
             if stack is None:
                 stack = []
                 stacks.append(stack)
-            if not any(v != v for v in (*(frame.orientation or ()), *(frame.pixel_spacing_mm or ()))):  # NaN is close to nothing
+            values = (*(frame.orientation or ()), *(frame.pixel_spacing_mm or ()))
+            if not any(v != v for v in values):  # NaN is close to nothing, not even to itself
                 placed[geometry] = stack
         stack.append(image)
     volumes = []

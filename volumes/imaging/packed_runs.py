@@ -76,7 +76,8 @@ def unpack_run(sources: list[SourceFile], run: PackedRun) -> list[DicomImage | N
             unpacked.append(outcome)
         elif packed:
             histograms = tuple(
-                StoredHistogram(values[starts[k] : ends[k]], counts[starts[k] : ends[k]]) for k in range(taken, taken + packed)
+                StoredHistogram(values[starts[k] : ends[k]], counts[starts[k] : ends[k]])
+                for k in range(taken, taken + packed)
             )
             taken += packed
             unpacked.append(copy_with(outcome, path=source.path, name=source.name, histograms=histograms))

@@ -187,9 +187,8 @@ class ImageReader:
         if not self.runtime.walks_headers():
             return image_from_dataset(parse_header(source.path), source)
         template = self._template
-        header = scan_plain_header(
-            source.path, lambda: parse_header(source.path), self.runtime.converted, like=template.header if template else None
-        )
+        like = template.header if template else None
+        header = scan_plain_header(source.path, lambda: parse_header(source.path), self.runtime.converted, like=like)
         if header is None:
             return image_from_dataset(parse_header(source.path), source)
         if header.layout is None:  # no Pixel Data, or not all of the header could be laid out
