@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .runtime import ReadingRuntime
@@ -53,14 +53,25 @@ def parallel_map(function: Callable, items: list, processes: int, runtime: Readi
     return parallel_runs(functools.partial(map_run, function), items, processes, runtime)
 
 
-def parallel_runs(function: Callable[[list], list], items: list, processes: int, runtime: ReadingRuntime) -> list:
+def parallel_runs(
+    function: Callable[[list], Any],
+    items: list,
+    processes: int,
+    runtime: ReadingRuntime,
+    unpack: Callable[[list, Any], list] | None = None,
+) -> list:
     """The results of `function(run)` for the `shrinking_runs` of `items`, one result per item, in
-    order: each run is computed in one of the runtime's `processes` processes."""
+    order: each run is computed in one of the runtime's `processes` processes. With `unpack`, what
+    `function` returns for a run is made into the run's results here by `unpack(run, returned)`
+    (a run sent in a compact form: packed_runs.py)."""
     from concurrent.futures.process import BrokenProcessPool
 
     pool = runtime.pool(processes)
+    runs = shrinking_runs(items, processes)
     try:
-        return [result for results in pool.map(function, shrinking_runs(items, processes)) for result in results]
+        if unpack is not None:
+            return [result for run, returned in zip(runs, pool.map(function, runs)) for result in unpack(run, returned)]
+        return [result for results in pool.map(function, runs) for result in results]
     except BrokenProcessPool:
         runtime.close_pools()  # a process died (killed, out of memory): the next call starts new ones
         raise
