@@ -11,3 +11,15 @@ threads = 16
 # A large upload is read and checked within the request.
 timeout = 600
 accesslog = "-"
+
+
+def post_worker_init(worker):
+    """Import every service module (numpy, pydicom, the pipeline) as the process starts, not in the first
+    upload or page it serves: `volumes.services` imports them when first used, so that `manage.py
+    measure` loads only what it needs."""
+    import importlib
+
+    from volumes import services
+
+    for module in sorted(set(services.MODULE_OF.values())):
+        importlib.import_module(f"volumes.services.{module}")

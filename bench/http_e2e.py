@@ -33,7 +33,6 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-import uuid
 import zipfile
 from pathlib import Path
 
@@ -41,13 +40,13 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH.parent), str(BENCH)]
 
 import phantom  # noqa: E402
+from archive_form import CHUNK_BYTES, archive_form  # noqa: E402
 import pydicom  # noqa: E402
 
 POLL_SECONDS = 0.02
 TARGET_TO_202_VS_FLOOR = 3.0
 TARGET_202_TO_DONE_S = 1.0
 TARGET_DONE_TO_PAGE_S = 0.3
-CHUNK_BYTES = 1 << 20
 META_REFRESH = re.compile(r'<meta\s+http-equiv="refresh"\s+content="(\d+(?:\.\d+)?)"', re.IGNORECASE)
 
 
@@ -118,33 +117,18 @@ class Session:
 
     def post_zip(self, archive: Path) -> tuple[float, dict]:
         """POST the archive to the API as a multipart form, streamed; seconds to the answer, and its body."""
-        boundary = uuid.uuid4().hex
-        head = (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"mode\"\r\n\r\nnormalized\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"threshold\"\r\n\r\n0.5\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{archive.name}\"\r\n"
-            "Content-Type: application/zip\r\n\r\n"
-        ).encode()
-        tail = f"\r\n--{boundary}--\r\n".encode()
+        body, form_headers = archive_form(archive)
         parts = urllib.parse.urlsplit(self.url("api/measurements/"))
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
         headers = {
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-            "Content-Length": str(len(head) + archive.stat().st_size + len(tail)),
+            **form_headers,
             "Cookie": "; ".join(f"{c.name}={c.value}" for c in self.cookies),
             "X-CSRFToken": self.cookie("csrftoken"),
             "Referer": self.base,
         }
 
-        def body():
-            yield head
-            with open(archive, "rb") as f:
-                while chunk := f.read(CHUNK_BYTES):
-                    yield chunk
-            yield tail
-
         t0 = time.perf_counter()
-        connection.request("POST", parts.path, body=body(), headers=headers)
+        connection.request("POST", parts.path, body=body, headers=headers)
         response = connection.getresponse()
         answer = response.read()
         elapsed = time.perf_counter() - t0

@@ -190,7 +190,7 @@ def read_headers_by(how: str) -> None:
     """Make this process read headers `how` (before its pool forks): for the figures that decide
     whether the walker and the layout follower earn their lines (README, Benchmark)."""
     if how in ("walk", "pydicom"):
-        reader_module.ImageReader._like_previous = lambda self, *args: None
+        reader_module.Template.follow = lambda self, *args: None
         scan = reader_module.scan_plain_header
         reader_module.scan_plain_header = lambda path, load, converted, like=None: scan(path, load, converted)
     if how == "pydicom":

@@ -14,7 +14,6 @@ Linux only (reads /proc).
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
 import io
 import json
@@ -37,12 +36,12 @@ import numpy as np  # noqa: E402
 from pydicom.uid import generate_uid  # noqa: E402
 
 import phantom  # noqa: E402
+from archive_form import archive_form  # noqa: E402
 
-USER, PASSWORD = "bench", "bench-password-1"
+USER = "bench"
 DISTINCT_SLICES = 16
 """Pixel contents generated; the archive's files repeat them under headers of their own."""
 TARGET_MB = 200.0
-CHUNK_BYTES = 1 << 20
 
 
 def write_archive(path: Path, size_mb: int) -> int:
@@ -89,35 +88,17 @@ def worker_pid(master: int) -> int:
     raise SystemExit("gunicorn started no worker")
 
 
-def request(port: int, method: str, path: str, body=None, headers=None) -> tuple[int, bytes]:
-    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+def request(port: int, key: str, method: str, path: str, body=None, headers=None) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1800)
-    connection.request(method, path, body=body, headers={"Authorization": f"Basic {auth}", **(headers or {})})
+    connection.request(method, path, body=body, headers={"Authorization": f"Bearer {key}", **(headers or {})})
     response = connection.getresponse()
     return response.status, response.read()
 
 
-def post_archive(port: int, archive: Path) -> tuple[int, bytes]:
+def post_archive(port: int, key: str, archive: Path) -> tuple[int, bytes]:
     """POST the archive as the `files` field of a multipart form, read from disk a megabyte at a time."""
-    boundary = "bench-" + generate_uid().replace(".", "")
-    head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"mode\"\r\n\r\nnormalized\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"threshold\"\r\n\r\n0.5\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{archive.name}\"\r\n"
-        "Content-Type: application/zip\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-
-    def body():
-        yield head
-        with open(archive, "rb") as f:
-            while chunk := f.read(CHUNK_BYTES):
-                yield chunk
-        yield tail
-
-    length = len(head) + archive.stat().st_size + len(tail)
-    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(length)}
-    return request(port, "POST", "/api/measurements/", body=body(), headers=headers)
+    body, headers = archive_form(archive)
+    return request(port, key, "POST", "/api/measurements/", body=body, headers=headers)
 
 
 def main() -> None:
@@ -147,8 +128,13 @@ def main() -> None:
     gunicorn = None
     try:
         subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-        create = f"from django.contrib.auth import get_user_model; get_user_model().objects.create_user({USER!r}, password={PASSWORD!r})"
-        subprocess.run([python, "manage.py", "shell", "-v", "0", "-c", create], cwd=ROOT, env=env, check=True)
+        create = (
+            "from django.contrib.auth import get_user_model; from volumes import services; "
+            f"print(services.token_create(user=get_user_model().objects.create_user({USER!r}), name='bench')[1])"
+        )
+        made = subprocess.run([python, "manage.py", "shell", "-v", "0", "-c", create], cwd=ROOT, env=env, check=True,
+                              capture_output=True, text=True)
+        key = made.stdout.strip().splitlines()[-1]
         port = free_port()
         gunicorn = subprocess.Popen(
             [str(Path(python).parent / "gunicorn"), "dicomsite.wsgi", "--bind", f"127.0.0.1:{port}",
@@ -158,7 +144,7 @@ def main() -> None:
         worker = worker_pid(gunicorn.pid)
         for _ in range(100):
             try:
-                status, _ = request(port, "GET", "/api/measurements/")
+                status, _ = request(port, key, "GET", "/api/measurements/")
                 break
             except ConnectionError:
                 time.sleep(0.1)
@@ -167,7 +153,7 @@ def main() -> None:
         idle_kb = status_kb(worker, "VmRSS")
         Path(f"/proc/{worker}/clear_refs").write_text("5")  # VmHWM starts again from here
         t0 = time.perf_counter()
-        status, body = post_archive(port, archive)
+        status, body = post_archive(port, key, archive)
         seconds = time.perf_counter() - t0
         peak_kb = status_kb(worker, "VmHWM")
         if status != 202:

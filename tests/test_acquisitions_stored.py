@@ -11,7 +11,7 @@ from volumes import services
 from volumes.imaging import pixels
 from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Instance, Measurement, Series
-from volumes.templatetags import figures
+from volumes import figures
 
 from .acquisitions_phantoms import (
     ENHANCED_ECHO_TIME,

@@ -13,11 +13,12 @@ from selenium.webdriver.common.keys import Keys
 from volumes import services
 from volumes.imaging.thresholds import ThresholdRequest
 from volumes.models import Measurement
-from volumes.templatetags import figures
+from volumes import figures
 
 from .conftest import PHANTOM_DIR, PHANTOM_VOXELS
 from .test_browser import (  # noqa: F401 (fixtures)
     drop,
+    picture_loaded,
     BROWSER_MISSING,
     browser,
     click,
@@ -165,3 +166,25 @@ def test_see_scroll_window_threshold_and_body_only_on_the_tilted_phantom(signed_
     wait_for(browser, lambda b: text_of(b, "voxels-above") == f"{at_half_body.voxels_above:,}")
     assert at_half_body.voxels_above < at_half_all.voxels_above
     screenshot(browser, "viewer-08-body-only-moved")
+
+
+def test_the_time_slider_shows_each_time_point_of_a_time_series(signed_in, tmp_path):
+    from .phantoms import write_time_points
+    from .test_body import PATIENT, PATIENT_LATER
+
+    browser = signed_in
+    drop(browser, sorted(write_time_points(tmp_path, [PATIENT, PATIENT_LATER]).iterdir()))
+    wait_for(browser, lambda b: "16 files" in text_of(b, "selection"))
+    browser.find_element(By.ID, "submit").click()
+    wait_for(browser, lambda b: b.execute_script("var v = document.getElementById('viewer'); return v && v.dataset.ready === '1';"))
+    assert browser.find_element(By.ID, "viewer-time").is_displayed()
+    assert text_of(browser, "time-number") == "1"
+    wait_for(browser, lambda b: "t=1" in attribute(b, "viewer-slice", "src") and "t=1" in attribute(b, "viewer-mask", "src"))
+    screenshot(browser, "viewer-time-point-1")
+
+    set_slider(browser, "time-slider", 2)
+    assert text_of(browser, "time-number") == "2"
+    wait_for(browser, lambda b: "t=2" in attribute(b, "viewer-slice", "src") and "t=2" in attribute(b, "viewer-mask", "src"))
+    wait_for(browser, lambda b: picture_loaded(b, b.find_element(By.ID, "viewer-slice")))
+    assert text_of(browser, "slice-count") == str(PATIENT_LATER.slices)
+    screenshot(browser, "viewer-time-point-2")

@@ -14,7 +14,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from volumes.templatetags import figures
+from volumes import figures
 
 from .conftest import (
     INVALID_FILES,

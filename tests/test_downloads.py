@@ -187,8 +187,9 @@ def test_body_only_on_a_time_series_counts_inside_each_time_points_body(signed_i
     assert (measurement.state, measurement.body_only) == ("done", True)
     points = measurement.result["time_points"]
     assert [p["voxels_above"] for p in points] == [BODY.voxels - HOLE.voxels, BODY_LATER.voxels - HOLE.voxels]
-    # The mask is time point 1's, inside its body; the page says so beside the viewer and the links.
+    # The mask is time point 1's, inside its body; the page says so beside the links (the viewer shows every time point).
     mask = np.asarray(nifti_of(signed_in.get(reverse("volumes:measurement-nifti", args=[measurement.pk]))).dataobj)
     assert int(mask.sum()) == points[0]["voxels_above"] == measurement.voxels_above
     page = signed_in.get(measurement.get_absolute_url()).content.decode()
-    assert page.count("time point 1 of 2") == 2
+    assert page.count("time point 1 of 2") == 1 and "The masks hold time point 1 of 2" in page
+    assert 'id="time-slider"' in page

@@ -220,3 +220,46 @@ def test_the_slabs_of_a_stack_come_from_the_positions_not_slice_thickness_or_spa
     result = measure(tmp_path).only
     assert result.volume_mm3 == pytest.approx(168 * PIXEL_MM2 * 2.5, rel=1e-12)
     assert result.warnings == ()
+
+
+def test_images_of_one_geometry_share_a_part_and_images_whose_orientation_is_not_a_number_are_each_apart(tmp_path):
+    """Images of exactly the geometry of one placed before go where it went: ones within the
+    tolerances join them too, and an orientation holding NaN (close to nothing, not even itself)
+    puts each image in a part of its own."""
+    from dataclasses import replace
+
+    from volumes.imaging.grouping import split_into_volumes
+    from volumes.imaging.reader import read_images
+    from volumes.imaging.sources import collect_paths
+
+    write_series(tmp_path, SeriesSpec())
+    images = read_images(collect_paths([tmp_path])).images
+    assert len(images) == 6
+    nudged = tuple(v + 1e-4 for v in images[0].frames[0].orientation)  # within ORIENTATION_TOLERANCE
+    not_a_number = (math.nan, *images[0].frames[0].orientation[1:])  # one tuple, shared by three images
+
+    def oriented(image, orientation):
+        return replace(image, frames=(replace(image.frames[0], orientation=orientation),))
+
+    mixed = [images[0], oriented(images[1], nudged), oriented(images[2], nudged), *images[3:]]
+    assert [len(volume.images) for volume in split_into_volumes(mixed)] == [6]
+    mixed = [*images[:3], *(oriented(image, not_a_number) for image in images[3:])]
+    assert sorted(len(volume.images) for volume in split_into_volumes(mixed)) == [1, 1, 1, 3]
+
+
+@pytest.mark.parametrize(
+    "orientation",
+    [
+        AXIAL, CORONAL, SAGITTAL, oblique(30), oblique(-65), (0.1, 0.2, 0.3, 0.4, 0.5, 0.6),
+        (math.nan, 0.0, 0.0, 0.0, 1.0, 0.0), (math.inf, 1.0, 0.0, 0.0, 1.0, 0.0), (1, 0, 0, 0, 1, 0),
+        (1e-300, 1e300, 3.0, -7.5, 1e-9, 2.0),
+    ],
+)
+def test_the_cross_product_of_an_orientation_is_numpys_to_the_last_bit(orientation):
+    from volumes.imaging.geometry import cross_product
+
+    with np.errstate(invalid="ignore"):
+        expected = np.cross(np.array(orientation[:3]), np.array(orientation[3:]))
+    made = cross_product(tuple(orientation))
+    assert made.dtype == expected.dtype
+    assert made.tobytes() == expected.tobytes()

@@ -19,6 +19,9 @@ import numpy as np
 import pydicom
 import pydicom.data
 import pytest
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import Tag
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -373,6 +376,37 @@ def test_a_file_that_differs_from_the_one_before_is_read_in_full(change, full_re
     second = reader.read(SourceFile(paths[1].name, paths[1]))
     assert len(calls) == full_reads
     assert repr(second) == repr(read_alone(SourceFile(paths[1].name, paths[1])))
+
+
+@pytest.mark.parametrize(
+    "position, instance, uid",
+    [
+        ("+1.5e1\\-.5\\0022.50 ", " +7 ", "1.2.3.4\0"),  # plain numbers in unusual spellings
+        ("1\\2\\3.00000000000000001", "1234567890123", "1.2.3 "),  # longer than DS and IS allow
+        ("1\\2\\x", "1A", "1.2\\3.4"),  # not numbers; two UIDs
+        ("1\\2", "", ""),  # two numbers of three; empty values
+    ],
+    ids=["unusual spellings", "too long", "malformed", "short and empty"],
+)
+def test_per_file_values_of_a_followed_file_are_read_as_pydicom_reads_them(position, instance, uid, tmp_path, monkeypatch):
+    """The per-file values of a file that follows the one before are read from its bytes where they are
+    plain numbers: the image is still the one read alone (pydicom's values, or None)."""
+    paths = sorted(write_series(tmp_path, SeriesSpec()))
+    ds = pydicom.dcmread(paths[1])
+    written = (("ImagePositionPatient", "DS", position), ("InstanceNumber", "IS", instance), ("SOPInstanceUID", "UI", uid))
+    for keyword, vr, text in written:
+        value = text.encode() + b" " * (len(text) % 2)  # as written, not as pydicom would check it
+        ds[keyword] = RawDataElement(Tag(tag_for_keyword(keyword)), vr, len(value), value, 0, False, True)
+    ds.save_as(paths[1])
+    reader = ImageReader()
+    reader.read(SourceFile(paths[0].name, paths[0]))
+    calls = count_calls(monkeypatch, reader_module, "image_from_dataset")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        second = reader.read_or_reason(SourceFile(paths[1].name, paths[1]))
+        assert len(calls) == 0  # followed, not read in full
+        alone = read_alone(SourceFile(paths[1].name, paths[1]))
+    assert repr(second) == repr(alone)
 
 
 def test_a_truncated_file_after_good_ones_is_still_refused(tmp_path):

@@ -10,7 +10,7 @@ from django.template.defaultfilters import floatformat
 from django.urls import reverse
 
 from volumes.models import Measurement, Upload
-from volumes.templatetags.figures import fixed, ml, mm3, modality_value
+from volumes.figures import fixed, ml, mm3, modality_value
 
 from .conftest import PHANTOM_DIR, SEED_FILE, SEED_VOXELS, forget_volume
 from .test_command import MANAGE_PY

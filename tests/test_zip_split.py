@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from volumes.imaging.archives import ArchiveLimits, unpack_sources
+from volumes.imaging.digests import DigestThread
 from volumes.imaging.sources import SourceFile
 from volumes.imaging.zip_split import SplitLimits, ZipSplitter
 
@@ -33,8 +34,8 @@ def mixed_zip() -> bytes:
 def split(raw: bytes, folder: Path, chunk: int, limits: SplitLimits = MANY) -> tuple[Path, dict]:
     folder.mkdir(exist_ok=True)
     archive = folder / "archive.zip"
-    with open(archive, "w+b") as f:
-        splitter = ZipSplitter(f, folder, limits)
+    with open(archive, "w+b") as f, DigestThread() as digests:
+        splitter = ZipSplitter(f, folder, limits, digests)
         for start in range(0, len(raw), chunk):
             splitter.write(raw[start : start + chunk])
         return archive, splitter.close()

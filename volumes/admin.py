@@ -8,7 +8,7 @@ from django.utils.html import format_html
 
 from . import services
 from .models import ApiToken, Instance, Measurement, Series, Study, Upload
-from .templatetags import figures
+from . import figures
 from .views import measurement_picture
 
 # The app's lists are wide (picture, series, figures): the sidebar of every model would push them

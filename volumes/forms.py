@@ -64,13 +64,7 @@ class ThresholdForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         try:
-            cleaned["request"] = ThresholdRequest.parse(
-                cleaned.get("mode"),
-                cleaned.get("threshold"),
-                default=settings.VOLUMES_THRESHOLD,
-                upper=cleaned.get("upper"),
-                body_only=bool(cleaned.get("body_only")),
-            )
+            cleaned["request"] = ThresholdRequest.from_fields(cleaned, settings.VOLUMES_THRESHOLD)
         except InvalidThreshold as error:
             self.add_error(error.field, str(error))
         return cleaned

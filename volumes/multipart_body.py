@@ -62,8 +62,10 @@ class MultipartBody:
     """Reads a multipart body from `stream` (at most `length` bytes) as events, in order:
     `("part", PartHeaders)`, then `("data", memoryview)` any number of times, then `("end", None)`.
 
-    A data view is valid until the next event is asked for. When the stream ends before the final
-    boundary the events stop there: `complete` stays False and `bytes_read` says how much arrived.
+    A data view keeps its bytes as long as it is held: a block is never written again once read (the
+    files' SHA-256 is computed from these views on another thread, imaging/digests.py). When the stream
+    ends before the final boundary the events stop there: `complete` stays False and `bytes_read` says
+    how much arrived.
     """
 
     def __init__(self, stream, boundary: bytes, length: int) -> None:

@@ -29,26 +29,29 @@ class ThresholdRequestSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         try:
-            attrs["request"] = ThresholdRequest.parse(
-                attrs.get("mode"),
-                attrs.get("threshold"),
-                default=settings.VOLUMES_THRESHOLD,
-                upper=attrs.get("upper"),
-                body_only=bool(attrs.get("body_only")),
-            )
+            attrs["request"] = ThresholdRequest.from_fields(attrs, settings.VOLUMES_THRESHOLD)
         except InvalidThreshold as error:
             raise serializers.ValidationError({error.field: [str(error)]}) from None
         return attrs
 
 
-class MaskQuerySerializer(ThresholdRequestSerializer):
-    """A slice's counted voxels: the threshold as the API takes it, and how to draw them."""
+class TimePointQuerySerializer(serializers.Serializer):
+    """Which time point a slice picture is of."""
+
+    t = serializers.IntegerField(
+        required=False, default=1, min_value=1,
+        help_text="The time point (1 = the first acquired) of a time series; 1 for a series without time points.",
+    )
+
+
+class MaskQuerySerializer(ThresholdRequestSerializer, TimePointQuerySerializer):
+    """A slice's counted voxels: the threshold as the API takes it, the time point, and how to draw them."""
 
     outline = serializers.BooleanField(required=False, default=False, help_text="Only the edges of the counted voxels.")
 
 
-class WindowQuerySerializer(serializers.Serializer):
-    """A grey window in modality units."""
+class WindowQuerySerializer(TimePointQuerySerializer):
+    """A grey window in modality units, and the time point."""
 
     center = serializers.FloatField(help_text="The window's centre (level), in modality units (HU for CT).")
     width = serializers.FloatField(min_value=1e-6, help_text="The window's width (> 0), in modality units.")

@@ -7,13 +7,13 @@ same file system as the media folder, so that storing it is a rename instead of 
 again, and its SHA-256 is known without reading it back. A zip archive's stored entries are written
 to files of their own as they arrive (imaging.zip_split), hashed on the way, so that unpacking it
 writes nothing again; the archive itself is not hashed (it is never stored). The body is parsed here
-(multipart_body, in 4 MiB blocks), not by Django's parser, which hands a handler 64 KiB at a time.
+(multipart_body, in 4 MiB blocks), not by Django's parser, which hands a handler 64 KiB at a time;
+under gunicorn those blocks come straight from the socket (socket_body).
 """
 from __future__ import annotations
 
 import binascii
 import contextlib
-import hashlib
 import shutil
 import tempfile
 from base64 import b64decode
@@ -28,10 +28,12 @@ from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.utils.datastructures import MultiValueDict
 from django.utils.encoding import force_str
 
+from .imaging.digests import DigestThread
 from .imaging.zip_split import LOCAL_SIGNATURE, SplitEntry, SplitLimits, ZipSplitter
 from .multipart_body import BodyRefused, MultipartBody, PartHeaders
 from .services.scanning import archive_limits
 from .services.storing import staging_dir
+from .socket_body import GunicornSocketBody
 
 
 FIELD, FILE, IGNORED = "field", "file", "ignored"
@@ -82,14 +84,16 @@ class StagingUploadHandler(FileUploadHandler):
         super().__init__(request)
         self.received: list[StagedUploadedFile] = []
         self.split_room: SplitLimits | None = None  # what the archives of this request may still split out
+        self.digests: DigestThread | None = None  # hashes the files while the body is read
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         """Parse the whole body here (multipart_body), instead of Django's parser: the form's fields
         and files, or UploadCut (every file received deleted) when the body did not arrive whole."""
         boundary = boundary if isinstance(boundary, bytes) else str(boundary).encode("ascii")
-        body = MultipartBody(input_data, boundary, content_length)
+        body = MultipartBody(GunicornSocketBody.of(META, content_length) or input_data, boundary, content_length)
         try:
-            form = self.read_parts(body, encoding or settings.DEFAULT_CHARSET)
+            with DigestThread() as self.digests:
+                form = self.read_parts(body, encoding or settings.DEFAULT_CHARSET)
         except UnreadablePostError:  # the connection failed while the body was read: cut, as below
             form = None
         except BaseException:
@@ -154,7 +158,7 @@ class StagingUploadHandler(FileUploadHandler):
     def new_file(self, *args, **kwargs):
         super().new_file(*args, **kwargs)
         self.file = StagedUploadedFile(self.file_name, self.content_type, self.charset, self.content_type_extra)
-        self.hash = hashlib.sha256()
+        self.hash = self.digests.digest()
         self.splitter: ZipSplitter | None = None
         self.first_bytes = b""  # until there are enough to tell a zip archive
         self.received.append(self.file)
@@ -169,7 +173,7 @@ class StagingUploadHandler(FileUploadHandler):
                 if self.split_room is None:
                     limits = archive_limits()  # the budget of the whole upload, as unpacking counts it
                     self.split_room = SplitLimits(limits.max_entries, limits.max_bytes)
-                self.splitter = ZipSplitter(self.file.file, self.file.new_entries_folder(), self.split_room)
+                self.splitter = ZipSplitter(self.file.file, self.file.new_entries_folder(), self.split_room, self.digests)
         if self.splitter is not None:
             self.splitter.write(raw_data)
         else:
@@ -188,7 +192,7 @@ class StagingUploadHandler(FileUploadHandler):
                 self.split_room.max_bytes - self.splitter.split_bytes,
             )
         else:
-            self.file.sha256 = self.hash.hexdigest()
+            self.file.sha256 = self.hash.hexdigest().result()
         self.file.seek(0)
         self.file.size = file_size
         return self.file

@@ -23,7 +23,7 @@ from .imaging.histograms import MeasurementError
 from .models import ApiToken, Measurement, Upload
 from .refusals import refusal_message
 from .serializers import MaskQuerySerializer, ThresholdRequestSerializer, WindowQuerySerializer
-from .templatetags import figures
+from . import figures
 from .time_series import time_series_chart
 
 logger = logging.getLogger(__name__)
@@ -205,14 +205,20 @@ def png_response(picture: bytes) -> HttpResponse:
 
 @private_file_view("image/png", parameters=[WindowQuerySerializer], refusals=(400, 409))
 def slice_picture(request, pk: int, number: int):
-    """Slice `number` (1-based, in stack order) windowed at ?center=&width= (modality units)."""
+    """Slice `number` (1-based, in stack order) windowed at ?center=&width= (modality units), of time
+    point ?t= (1-based) in a time series."""
     measurement = owned_measurement(request, pk)
-    window = WindowQuerySerializer(data=request.query_params)
-    if not window.is_valid():
+    query = WindowQuerySerializer(data=request.query_params)
+    if not query.is_valid():
+        if set(query.errors) == {"t"}:
+            return json_error("Give the time point (t) as a whole number from 1.", 400)
         return json_error("Give the window as center and width (a positive number) in modality units.", 400)
-    window = services.Window(center=window.validated_data["center"], width=window.validated_data["width"])
+    window = services.Window(center=query.validated_data["center"], width=query.validated_data["width"])
     try:
-        return png_response(services.series_slice_png(series=measurement.series, number=number - 1, window=window))
+        picture = services.series_slice_png(
+            series=measurement.series, number=number - 1, window=window, time_point=query.validated_data["t"] - 1
+        )
+        return png_response(picture)
     except services.SliceNotFound as error:
         return json_error(str(error), 404)
     except MeasurementError as error:
@@ -222,7 +228,7 @@ def slice_picture(request, pk: int, number: int):
 @private_file_view("image/png", parameters=[MaskQuerySerializer], refusals=(400, 409))
 def slice_mask(request, pk: int, number: int):
     """Slice `number`'s counted voxels at the threshold in the query string, transparent elsewhere
-    (?outline=1: only their edges)."""
+    (?outline=1: only their edges; ?t=: the time point, 1-based)."""
     measurement = owned_measurement(request, pk)
     query = MaskQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
@@ -232,6 +238,7 @@ def slice_mask(request, pk: int, number: int):
             number=number - 1,
             request=query.validated_data["request"],
             outline=query.validated_data["outline"],
+            time_point=query.validated_data["t"] - 1,
         )
     except services.SliceNotFound as error:
         return json_error(str(error), 404)

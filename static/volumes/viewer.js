@@ -1,7 +1,7 @@
 // The slice viewer: every slice of the series as the server renders it (grey PNG per window, the
 // counted voxels as a transparent PNG above it), in the order the measurement stacks them.
 // Slider, wheel and arrow keys change the slice; dragging changes the window; "O" toggles the
-// counted voxels, tinted or outlined. The threshold shown follows "threshold:change" events (the live threshold).
+// counted voxels, tinted or outlined; in a time series a second slider changes the time point. The threshold shown follows "threshold:change" events (the live threshold).
 // One request of each kind is in flight at a time, the newest wish wins, and the neighbouring
 // slices are fetched ahead so that scrolling does not wait.
 (function () {
@@ -31,9 +31,13 @@
     var presets = document.getElementById("window-presets");
     var preview = document.getElementById("preview");
     var unit = root.dataset.unit;
+    var timeSlider = document.getElementById("time-slider");
+    var points = info.time_points.length > 1 && timeSlider ? info.time_points : null;
 
     var count = info.slices;
+    var positions = info.positions_mm;
     var state = {
+      timePoint: 1,
       slice: Math.floor(count / 2) + 1,
       window: { center: info.default_window.center, width: info.default_window.width },
       threshold: {
@@ -56,15 +60,16 @@
       var step = snapStep(state.window.width);
       return { center: snap(state.window.center, step), width: Math.max(step, snap(state.window.width, step)) };
     }
+    function timeQuery() { return points ? "&t=" + state.timePoint : ""; }
     function sliceUrl(number) {
       var shown = shownWindow();
-      return sliceBase + number + ".png?center=" + shown.center + "&width=" + shown.width;
+      return sliceBase + number + ".png?center=" + shown.center + "&width=" + shown.width + timeQuery();
     }
     function maskUrl(number) {
       var t = state.threshold;
       var query = "mode=" + encodeURIComponent(t.mode) + "&threshold=" + encodeURIComponent(t.threshold || "") +
         "&upper=" + encodeURIComponent(t.upper || "") + (t.body_only ? "&body_only=on" : "") +
-        (outline.checked ? "&outline=1" : "");
+        (outline.checked ? "&outline=1" : "") + timeQuery();
       return maskBase + number + "/mask.png?" + query;
     }
 
@@ -97,7 +102,7 @@
     function draw() {
       slider.value = state.slice;
       numberOut.textContent = state.slice;
-      positionOut.textContent = info.positions_mm ? "· position " + info.positions_mm[state.slice - 1].toFixed(2) + " mm" : "";
+      positionOut.textContent = positions ? "· position " + positions[state.slice - 1].toFixed(2) + " mm" : "";
       var shown = shownWindow();
       windowOut.textContent = "level " + shown.center + " / width " + shown.width + " " + unit;
       showSlice(sliceUrl(state.slice));
@@ -110,6 +115,22 @@
     function goTo(number) {
       var clamped = Math.min(count, Math.max(1, number));
       if (clamped !== state.slice) { state.slice = clamped; draw(); }
+    }
+
+    // Another time point: its own slices (their number and positions may differ), the slice kept where it can be.
+    function goToTime(number) {
+      var clamped = Math.min(points.length, Math.max(1, number));
+      if (clamped === state.timePoint) { return; }
+      state.timePoint = clamped;
+      count = points[clamped - 1].slices;
+      positions = points[clamped - 1].positions_mm;
+      state.slice = Math.min(count, state.slice);
+      timeSlider.value = clamped;
+      document.getElementById("time-number").textContent = clamped;
+      slider.max = count;
+      slider.disabled = count < 2;
+      document.getElementById("slice-count").textContent = count;
+      draw();
     }
 
     function setWindow(center, width) {
@@ -137,6 +158,11 @@
       stage.style.aspectRatio = (info.columns * info.pixel_spacing_mm[1]) + " / " + (info.rows * info.pixel_spacing_mm[0]);
     }
     slider.addEventListener("input", function () { goTo(parseInt(slider.value, 10)); });
+    if (points) {
+      timeSlider.max = points.length;
+      timeSlider.addEventListener("input", function () { goToTime(parseInt(timeSlider.value, 10)); });
+      document.getElementById("viewer-time").hidden = false;
+    }
     stage.addEventListener("wheel", function (event) {
       event.preventDefault();
       goTo(state.slice + (event.deltaY > 0 ? 1 : -1));

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .acquisitions import Contrast, FrameItem, TimePoint, split_contrasts
+from .collector import collector_paused
 from .geometry import ORIENTATION_TOLERANCE, SPACING_TOLERANCE, all_close, fmt_pair, normal_of
 from .images import DicomImage
 
@@ -49,6 +50,7 @@ def volume_description(series_description: str, part: str, modality: str, volume
     return f"{base} [{which}]" if which else base
 
 
+@collector_paused()
 def split_into_volumes(images: list[DicomImage]) -> list[VolumeImages]:
     """Group images by Series Instance UID, then split where they cannot form one volume.
 
@@ -57,14 +59,22 @@ def split_into_volumes(images: list[DicomImage]) -> list[VolumeImages]:
     into its contrasts and their time points (acquisitions.split_contrasts).
     """
     by_series: dict[str, list[list[DicomImage]]] = {}
+    # An image of exactly the geometry of one placed before goes where it went (same_stack would say so).
+    placed: dict[tuple, list[DicomImage]] = {}
     for image in images:
-        stacks = by_series.setdefault(image.series_instance_uid, [])
-        for stack in stacks:
-            if same_stack(stack[0], image):
-                stack.append(image)
-                break
-        else:
-            stacks.append([image])
+        frame = image.frames[0]
+        geometry = (image.series_instance_uid, image.rows, image.columns, frame.orientation, frame.pixel_spacing_mm)
+        stack = placed.get(geometry)
+        if stack is None:
+            stacks = by_series.setdefault(image.series_instance_uid, [])
+            stack = next((stack for stack in stacks if same_stack(stack[0], image)), None)
+            if stack is None:
+                stack = []
+                stacks.append(stack)
+            values = (*(frame.orientation or ()), *(frame.pixel_spacing_mm or ()))
+            if not any(v != v for v in values):  # NaN is close to nothing, not even to itself
+                placed[geometry] = stack
+        stack.append(image)
     volumes = []
     for stacks in by_series.values():
         stacks.sort(key=lambda stack: (-sum(len(i.frames) for i in stack), describe_part(stack), part_spacing(stack)))

@@ -98,6 +98,7 @@ class PlainHeader:
         layout: Layout | None = None,
     ) -> None:
         self.layout = layout  # how the file is laid out, for `scan_plain_header(like=...)`
+        self.file_bytes: int | None = None  # the file's size, when `scan_plain_header` read it
         self._elements = elements
         self._present = present
         self._last_tag = last_tag  # elements after it were not walked; None when all were
@@ -164,7 +165,15 @@ class PlainHeader:
         mine, theirs = self._elements, other._elements
         if mine.keys() != theirs.keys():
             return True
-        return any(differ(raw, theirs[tag]) for tag, raw in mine.items() if tag not in ignoring)
+        for tag, raw in mine.items():  # a loop, not any(): called for every file of a series
+            other_raw = theirs[tag]
+            if raw is not other_raw and (raw.value != other_raw.value or raw.VR != other_raw.VR) and tag not in ignoring:
+                return True
+        return False
+
+    def kept(self, tag: int) -> RawDataElement | None:
+        """A kept element as read (tag, VR and bytes), or None when the file does not hold it."""
+        return self._elements.get(tag)
 
     def differs_at(self, other: PlainHeader, tag: int) -> bool:
         """Whether one kept element differs in VR or bytes, or is in one header only."""
@@ -239,6 +248,7 @@ def scan_plain_header(
             pixels = header.get_item(PIXEL_DATA, keep_deferred=True)
             if pixels is not None and pixels.length == UNDEFINED_LENGTH and not ends_encapsulated(f):
                 return None
+            header.file_bytes = os.fstat(f.fileno()).st_size
             return header
     except (NotPlain, OSError, struct.error, UnicodeDecodeError):
         return None

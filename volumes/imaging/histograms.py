@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .collector import collector_paused
 from .geometry import MAX_LISTED, Stack, build_stack
 from .grouping import VolumeImages
 from .images import DicomImage, NotAnImage, StoredHistogram
@@ -135,6 +136,7 @@ class VolumeHistogram:
         return buffer.getvalue()
 
 
+@collector_paused()
 def histogram_volume(volume: VolumeImages, processes: int = 1, runtime: ReadingRuntime | None = None) -> VolumeHistogram:
     """Decode every frame of a volume once (in parallel processes) into a VolumeHistogram.
 

@@ -181,7 +181,7 @@ def histogram_stored(frame: np.ndarray, layout: PixelLayout, counting: WordCount
     words = frame.view(np.dtype(f"u{frame.dtype.itemsize}")) if frame.dtype.kind == "i" else frame
     present, counts = counting.count(words.ravel())
     table, ascending = word_table(frame.dtype, as_stored, layout.bits_stored, layout.signed)
-    values = table[present].astype(np.int64)
+    values = table[present].astype(np.int64, copy=False)
     if ascending or np.all(values[1:] > values[:-1]):
         return StoredHistogram(values, counts)
     order = np.argsort(values, kind="stable")

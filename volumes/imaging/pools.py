@@ -8,7 +8,7 @@ import pickle
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .runtime import ReadingRuntime
@@ -59,9 +59,17 @@ def parallel_map(function: Callable, items: list, processes: int, runtime: Readi
     return parallel_runs(functools.partial(map_run, function), items, processes, runtime)
 
 
-def parallel_runs(function: Callable[[list], list], items: list, processes: int, runtime: ReadingRuntime) -> list:
+def parallel_runs(
+    function: Callable[[list], Any],
+    items: list,
+    processes: int,
+    runtime: ReadingRuntime,
+    unpack: Callable[[list, Any], list] | None = None,
+) -> list:
     """The results of `function(run)` for the `shrinking_runs` of `items`, one result per item, in
-    order: each run is computed in one of the runtime's `processes` processes.
+    order: each run is computed in one of the runtime's `processes` processes. With `unpack`, what
+    `function` returns for a run is made into the run's results here by `unpack(run, returned)`
+    (a run sent in a compact form: packed_runs.py).
 
     Each process is given every run and takes the next one itself (`take_runs`) as soon as it is
     done with one: no process waits for this one to hand it a run. A task takes at most its share
@@ -83,15 +91,15 @@ def parallel_runs(function: Callable[[list], list], items: list, processes: int,
     results: list[list] = [[] for _ in runs]
     try:
         for task in tasks:
-            for number, run_results in task.result():
-                results[number] = run_results
+            for number, returned in task.result():
+                results[number] = returned if unpack is None else unpack(runs[number], returned)
     except BrokenProcessPool:
         runtime.close_pools()  # a process died (killed, out of memory): the next call starts new ones
         raise
     return [result for run_results in results for result in run_results]
 
 
-def take_runs(function: Callable[[list], list], runs: list[bytes], most: int) -> list[tuple[int, list]]:
+def take_runs(function: Callable[[list], Any], runs: list[bytes], most: int) -> list[tuple[int, Any]]:
     """Run in a pool process: take up to `most` of the (pickled) runs not yet taken by another task,
     one after another, and compute them; their numbers and results."""
     from .runtime import process_runtime  # here: runtime.py imports this module

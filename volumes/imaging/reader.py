@@ -11,16 +11,20 @@ from dataclasses import dataclass
 from pydicom.datadict import tag_for_keyword
 
 from .acquisition_header import read_time_values
+from .collector import collector_paused
 from .headers import PlainHeader, scan_plain_header
 from .image_header import PIXEL_DATA_TAG, image_from_dataset, parse_header
 from .images import DicomImage, NotAnImage, PixelLayout, copy_with, describe
+from .packed_runs import PackedRun, pack_run, unpack_run
 from .pixels import FrameBuffer, frame_histograms, histogram_keeping_frame
 from .pools import parallel_runs
 from .runtime import ReadingRuntime, process_runtime
 from .sources import Skipped, SourceFile
-from .values import optional_int, read_floats
+from .values import optional_int, plain_decimals, plain_integer, read_floats
 
 IMAGE_POSITION_TAG = 0x00200032
+INSTANCE_NUMBER_TAG = 0x00200013
+SOP_INSTANCE_UID_TAG = 0x00080018
 
 
 PARALLEL_MIN_FILES = 24
@@ -35,6 +39,7 @@ class ReadResult:
     skipped: list[Skipped]
 
 
+@collector_paused()
 def read_images(
     sources: list[SourceFile], processes: int = 1, histograms: bool = False, runtime: ReadingRuntime | None = None
 ) -> ReadResult:
@@ -49,11 +54,12 @@ def read_images(
     `runtime`: what is kept between calls (pools, converted values); by default this process's.
     """
     runtime = runtime or process_runtime()
-    read = functools.partial(read_run, histograms=histograms, keep_frames_of=preview_candidates(sources) if histograms else frozenset())
+    keep_frames_of = preview_candidates(sources) if histograms else frozenset()
     if processes > 1 and len(sources) >= PARALLEL_MIN_FILES:
-        outcomes = parallel_runs(read, sources, processes, runtime)
+        read = functools.partial(read_packed_run, histograms=histograms, keep_frames_of=keep_frames_of)
+        outcomes = parallel_runs(read, sources, processes, runtime, unpack=unpack_run)
     else:
-        outcomes = read(sources, runtime=runtime)
+        outcomes = read_run(sources, histograms=histograms, runtime=runtime, keep_frames_of=keep_frames_of)
     result = ReadResult(images=[], skipped=[])
     for source, outcome in zip(sources, outcomes):
         if isinstance(outcome, NotAnImage):
@@ -63,6 +69,7 @@ def read_images(
     return result
 
 
+@collector_paused()
 def read_run(
     sources: list[SourceFile],
     histograms: bool = False,
@@ -85,6 +92,11 @@ def read_run(
         outcome if isinstance(outcome, NotAnImage) else histogrammed(outcome, runtime, buffer, source in keep_frames_of)
         for source, outcome in zip(sources, outcomes)
     ]
+
+
+def read_packed_run(sources: list[SourceFile], histograms: bool, keep_frames_of: frozenset[SourceFile]) -> PackedRun:
+    """`read_run` in a reading process, its outcomes packed to be sent (packed_runs.py)."""
+    return pack_run(read_run(sources, histograms=histograms, keep_frames_of=keep_frames_of))
 
 
 def histogrammed(image: DicomImage, runtime: ReadingRuntime, buffer: FrameBuffer, keep_frame: bool) -> DicomImage:
@@ -139,11 +151,12 @@ class ImageReader:
     else, and the file is read in full.
     """
 
-    TIME_TAGS = frozenset(
+    TIME_TAGS_IN_ORDER = tuple(
         tag_for_keyword(k)
         for k in ("AcquisitionNumber", "TemporalPositionIdentifier", "TriggerTime", "FrameReferenceTime", "AcquisitionTime")
     )
     """What differs from one time point of a series to the next (acquisition_header.read_time_values)."""
+    TIME_TAGS = frozenset(TIME_TAGS_IN_ORDER)
     PER_FILE_TAGS = frozenset(
         (
             *(tag_for_keyword(k) for k in ("SOPInstanceUID", "InstanceNumber", "ImagePositionPatient")),
@@ -156,7 +169,7 @@ class ImageReader:
 
     def __init__(self, runtime: ReadingRuntime | None = None) -> None:
         self.runtime = runtime or process_runtime()
-        self._previous: tuple[PlainHeader, DicomImage, int] | None = None  # header, image, bytes after pixels start
+        self._template: Template | None = None  # the last image read in full, that the next files are checked against
 
     def read_or_reason(self, source: SourceFile) -> DicomImage | NotAnImage:
         try:
@@ -172,55 +185,106 @@ class ImageReader:
     def read(self, source: SourceFile) -> DicomImage:
         if not self.runtime.walks_headers():
             return image_from_dataset(parse_header(source.path), source)
-        previous_header = self._previous[0] if self._previous else None
-        header = scan_plain_header(
-            source.path, lambda: parse_header(source.path), self.runtime.converted, like=previous_header
-        )
+        template = self._template
+        like = template.header if template else None
+        header = scan_plain_header(source.path, lambda: parse_header(source.path), self.runtime.converted, like=like)
         if header is None:
             return image_from_dataset(parse_header(source.path), source)
         if header.layout is None:  # no Pixel Data, or not all of the header could be laid out
             return image_from_dataset(header, source)
         pixels_at = header.get_item(PIXEL_DATA_TAG, keep_deferred=True).value_tell
-        pixels_to_end = source.path.stat().st_size - pixels_at
-        image = self._like_previous(header, source, pixels_at, pixels_to_end)
+        pixels_to_end = header.file_bytes - pixels_at
+        image = template.follow(header, source, pixels_at, pixels_to_end) if template else None
         if image is None:
             image = image_from_dataset(header, source)
             if not header.loaded and image.pixels.frames == 1 and image.mosaic is None:
-                self._previous = (header, image, pixels_to_end)
+                self._template = Template(header, image, pixels_to_end)
         return image
 
-    def _like_previous(
-        self, header: PlainHeader, source: SourceFile, pixels_at: int, pixels_to_end: int
-    ) -> DicomImage | None:
-        """The previous image with this file's per-file values, when nothing else differs; else None."""
-        if self._previous is None:
-            return None
-        previous_header, previous, previous_pixels_to_end = self._previous
+
+class Template:
+    """An image read in full, and the files of its series that follow it: each is the template with
+    its per-file values (ImageReader.PER_FILE_TAGS) replaced, when nothing else differs.
+
+    What files share (the same time values, position or pixel offset) is made once and shared by
+    their images: fewer objects to make, to send from a reading process and to rebuild in the parent.
+    """
+
+    def __init__(self, header: PlainHeader, image: DicomImage, pixels_to_end: int) -> None:
+        self.header = header
+        self.image = image
+        self.pixels_to_end = pixels_to_end  # bytes from the start of the pixel data to the end of the file
+        frame = image.frames[0]
+        self._acquisitions = {self._time_key(header): frame.acquisition}
+        self._positions = {self._raw_value(header, IMAGE_POSITION_TAG): frame.position_mm}
+        pixels = image.pixels
+        self._pixels = {pixels.native_offset if pixels.native_offset is not None else pixels.encapsulated_offset: pixels}
+
+    @staticmethod
+    def _raw_value(header: PlainHeader, tag: int) -> tuple | None:
+        raw = header.kept(tag)
+        return None if raw is None else (raw.VR, raw.value)
+
+    @classmethod
+    def _time_key(cls, header: PlainHeader) -> tuple:
+        return tuple(cls._raw_value(header, tag) for tag in ImageReader.TIME_TAGS_IN_ORDER)
+
+    def follow(self, header: PlainHeader, source: SourceFile, pixels_at: int, pixels_to_end: int) -> DicomImage | None:
+        """The template with this file's per-file values, when nothing else differs; else None."""
+        previous_header, previous = self.header, self.image
         if header.layout is not previous_header.layout:
             return None
         # Uncompressed pixel data must be as long as the previous file's; each file's compressed frames have a length of their own.
-        if pixels_to_end != previous_pixels_to_end and previous.pixels.encapsulated_offset is None:
+        if pixels_to_end != self.pixels_to_end and previous.pixels.encapsulated_offset is None:
             return None
         if header.file_meta.differs_from(previous_header.file_meta) or header.differs_from(
-            previous_header, ignoring=self.PER_FILE_TAGS
+            previous_header, ignoring=ImageReader.PER_FILE_TAGS
         ):
             return None
         frame = previous.frames[0]
-        if header.differs_at(previous_header, IMAGE_POSITION_TAG):
-            frame = copy_with(frame, position_mm=read_floats(header, "ImagePositionPatient", 3)[0])
-        if any(header.differs_at(previous_header, tag) for tag in self.TIME_TAGS):
-            frame = copy_with(frame, acquisition=copy_with(frame.acquisition, **read_time_values(header)))
-        pixels = previous.pixels
-        if pixels.native_offset is not None:
-            pixels = copy_with(pixels, native_offset=pixels_at)
-        elif pixels.encapsulated_offset is not None:
-            pixels = copy_with(pixels, encapsulated_offset=pixels_at)
+        position_key = self._raw_value(header, IMAGE_POSITION_TAG)
+        position = self._positions.get(position_key, self)
+        if position is self:
+            raw = header.kept(IMAGE_POSITION_TAG)
+            position = plain_decimals(raw.value) if raw.VR in ("DS", None) else None
+            if position is None or len(position) != 3:
+                position = read_floats(header, "ImagePositionPatient", 3)[0]
+            self._positions[position_key] = position
+        time_key = self._time_key(header)
+        acquisition = self._acquisitions.get(time_key)
+        if acquisition is None:
+            acquisition = self._acquisitions[time_key] = copy_with(frame.acquisition, **read_time_values(header))
+        pixels = self._pixels.get(pixels_at)
+        if pixels is None:
+            pixels = previous.pixels
+            if pixels.native_offset is not None:
+                pixels = copy_with(pixels, native_offset=pixels_at)
+            elif pixels.encapsulated_offset is not None:
+                pixels = copy_with(pixels, encapsulated_offset=pixels_at)
+            self._pixels[pixels_at] = pixels
         return copy_with(
             previous,
             path=source.path,
             name=source.name,
-            sop_instance_uid=str(header.get("SOPInstanceUID", "")),
-            instance_number=optional_int(header, "InstanceNumber"),
-            frames=(frame,),
+            sop_instance_uid=self._uid(header),
+            instance_number=self._instance_number(header),
+            frames=(copy_with(frame, position_mm=position, acquisition=acquisition),),
             pixels=pixels,
         )
+
+    @staticmethod
+    def _uid(header: PlainHeader) -> str:
+        """SOP Instance UID as image_from_dataset reads it (pydicom's UI: the text without trailing nulls and spaces)."""
+        raw = header.kept(SOP_INSTANCE_UID_TAG)
+        if raw is not None and raw.VR in ("UI", None) and raw.value and b"\\" not in raw.value:
+            return raw.value.decode("latin-1").rstrip("\0 ")
+        return str(header.get("SOPInstanceUID", ""))
+
+    @staticmethod
+    def _instance_number(header: PlainHeader) -> int | None:
+        raw = header.kept(INSTANCE_NUMBER_TAG)
+        if raw is not None and raw.VR in ("IS", None):
+            number = plain_integer(raw.value)
+            if number is not None:
+                return number
+        return optional_int(header, "InstanceNumber")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -67,6 +68,15 @@ class ThresholdRequest:
                 f"the upper bound ({bound:g}) must be above the lower threshold ({request.value:g})", "upper"
             )
         return replace(request, upper=bound, body_only=bool(body_only))
+
+    @classmethod
+    def from_fields(cls, fields: Mapping, default: float) -> ThresholdRequest:
+        """The request of a form's, a query's or the command's fields: `mode`, `threshold`, `upper` and
+        `body_only`, each of which may be missing."""
+        return cls.parse(
+            fields.get("mode"), fields.get("threshold"), default,
+            upper=fields.get("upper"), body_only=bool(fields.get("body_only")),
+        )
 
     @classmethod
     def parse_lower(cls, mode: str | None, value, default: float) -> ThresholdRequest:

@@ -30,7 +30,7 @@ FRAME_SIDE = 512
 def count_words_by_bincount(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct pixel words, ascending, and how many pixels hold each: one counter per possible word."""
     word_counts = np.bincount(words)
-    present = np.flatnonzero(word_counts)
+    present = word_counts.nonzero()[0]  # np.flatnonzero without its Python wrapper: this runs once a frame
     return present, word_counts[present]
 
 

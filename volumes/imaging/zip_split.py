@@ -2,7 +2,8 @@
 
 An upload's bytes are then written once. The archive file keeps its local headers, its compressed
 entries and its table of contents at their offsets, with a hole (nothing written) where each stored
-entry's bytes were; those bytes go to the entry's own file, hashed (SHA-256 and CRC-32) on the way.
+entry's bytes were; those bytes go to the entry's own file, hashed on the way (the CRC-32 here, the
+SHA-256 on the digest thread: digests.py).
 Unpacking (`archives.unpack_sources`) reads the table of contents as ever and takes an entry's file
 instead of extracting it when the table agrees with what arrived (offset, name, size), checking its
 CRC-32 as extracting would. The CRC-32 is ISA-L's (isal), the same value as zlib's in a quarter of the
@@ -15,13 +16,15 @@ nothing is lost: those entries are extracted from it as before.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from isal.isal_zlib import crc32
+
+from .digests import Digest, DigestThread
 
 LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 """A zip entry's local header before its name and extra field (APPNOTE 4.3.7), as zipfile reads it."""
@@ -60,13 +63,15 @@ class SplitLimits:
 
 class ZipSplitter:
     """Takes an archive's bytes in order (`write`) and writes them to `archive` (a binary file at offset 0)
-    with its stored entries split out to files in `folder` (created 0600); `close` gives them by offset."""
+    with its stored entries split out to files in `folder` (created 0600), their SHA-256 computed on
+    `digests`; `close` gives them by offset."""
 
-    def __init__(self, archive, folder: Path, limits: SplitLimits) -> None:
+    def __init__(self, archive, folder: Path, limits: SplitLimits, digests: DigestThread) -> None:
         self.archive = archive
         self.folder = folder
         self.limits = limits
-        self.entries: dict[int, SplitEntry] = {}
+        self.digests = digests
+        self.entries: dict[int, tuple[SplitEntry, Future]] = {}  # each with its SHA-256 to come
         self.split_bytes = 0
         self.offset = 0  # archive bytes taken so far
         self.state = HEADER
@@ -75,7 +80,7 @@ class ZipSplitter:
         self.entry_file = None
         self.entry_path = Path()
         self.entry_start: tuple[int, str, int] = (0, "", 0)  # header offset, name, size
-        self.sha256 = hashlib.sha256()
+        self.sha256: Digest | None = None
         self.crc32 = 0
 
     def write(self, data: bytes) -> None:
@@ -112,7 +117,7 @@ class ZipSplitter:
             self._keep(memoryview(bytes(self.header)))
             self.header.clear()
         self.archive.truncate(self.offset)  # a hole at the end still counts in the archive's length
-        return self.entries
+        return {offset: replace(entry, sha256=sha256.result()) for offset, (entry, sha256) in self.entries.items()}
 
     def _keep(self, view: memoryview) -> None:
         self.archive.write(view)
@@ -167,7 +172,7 @@ class ZipSplitter:
         self.entry_path = self.folder / f"entry-{header_offset}"
         self.entry_file = os.fdopen(os.open(self.entry_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
         self.entry_start = (header_offset, name, file_size)
-        self.sha256 = hashlib.sha256()
+        self.sha256 = self.digests.digest()
         self.crc32 = 0
         self.state = ENTRY
 
@@ -175,8 +180,6 @@ class ZipSplitter:
         header_offset, name, size = self.entry_start
         self.entry_file.close()
         self.entry_file = None
-        self.entries[header_offset] = SplitEntry(
-            header_offset=header_offset, name=name, size=size, crc32=self.crc32, sha256=self.sha256.hexdigest(),
-            path=self.entry_path,
-        )
+        entry = SplitEntry(header_offset=header_offset, name=name, size=size, crc32=self.crc32, sha256="", path=self.entry_path)
+        self.entries[header_offset] = (entry, self.sha256.hexdigest())
         self.split_bytes += size

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 
 from ..models import Instance, Measurement, Series, Study, Upload
-from ..templatetags.figures import plain_figures
+from ..figures import plain_figures
 
 SORTS = {
     "newest": ("-created_at", "-id"),

@@ -25,7 +25,7 @@ from ..imaging.measure import SeriesMeasurement, measure_histogram
 from ..imaging.reader import read_images
 from ..imaging.render import grey_slice_png, mask_png, value_histogram
 from ..imaging.grouping import VolumeImages
-from ..imaging.slices import SliceStack, slice_modality, slice_stack, time_point_stacks
+from ..imaging.slices import SliceStack, slice_modality, time_point_stacks
 from ..imaging.thresholds import ThresholdRequest
 from ..models import Measurement, Series
 from .media import instances_kept_on_disk
@@ -84,10 +84,19 @@ def series_stamp(series: Series) -> str:
     return f"{series.pk}-{files['count']}-{files['last']}"
 
 
-def series_slices(*, series: Series) -> SliceStack:
-    """The series' slices in the order its measurement stacks them (headers read once, then cached);
-    of a time series, the first time point's, whose figures the measurement heads with."""
-    return cached(f"stack:{series_stamp(series)}", lambda: slice_stack(series_stored_volume(series)))
+def series_time_points(*, series: Series) -> tuple[SliceStack, ...]:
+    """Each time point's slices in the order its measurement stacks them (one stack for a volume
+    without time points), as its stored histograms hold them; headers read once, then cached."""
+    return cached(f"stacks:{series_stamp(series)}", lambda: time_point_stacks(series_stored_volume(series)))
+
+
+def series_slices(*, series: Series, time_point: int = 0) -> SliceStack:
+    """The slices of time point `time_point` (0-based; the first, whose figures the measurement heads
+    with, by default); SliceNotFound for a time point the series does not have."""
+    stacks = series_time_points(series=series)
+    if not 0 <= time_point < len(stacks):
+        raise SliceNotFound(f"This series has time points 1 to {len(stacks)}, not {time_point + 1}.")
+    return stacks[time_point]
 
 
 def series_stored_volume(series: Series) -> VolumeImages:
@@ -115,19 +124,23 @@ def read_slice(stack: SliceStack, number: int) -> np.ndarray:
         raise MeasurementError(f"slice {number + 1} cannot be read: {error}") from None
 
 
-def series_slice_png(*, series: Series, number: int, window: Window) -> bytes:
-    """Slice `number` (0-based) as a grey PNG at `window` (modality units)."""
+def series_slice_png(*, series: Series, number: int, window: Window, time_point: int = 0) -> bytes:
+    """Slice `number` (0-based) of time point `time_point` as a grey PNG at `window` (modality units)."""
 
     def render() -> bytes:
-        stack = series_slices(series=series)
+        stack = series_slices(series=series, time_point=time_point)
         modality = read_slice(stack, number)
         return grey_slice_png(modality, window.center, window.width, stack.monochrome1)
 
-    return cached(f"grey:{series_stamp(series)}:{number}:{window.center:g}:{window.width:g}", render)
+    key = f"grey:{series_stamp(series)}:{time_point}:{number}:{window.center:g}:{window.width:g}"
+    return cached(key, render)
 
 
-def series_mask_png(*, series: Series, number: int, request: ThresholdRequest, outline: bool = False) -> bytes:
-    """Slice `number`'s counted voxels (and, with body only, those left out) as a transparent PNG.
+def series_mask_png(
+    *, series: Series, number: int, request: ThresholdRequest, outline: bool = False, time_point: int = 0
+) -> bytes:
+    """Slice `number`'s counted voxels (and, with body only, those left out) of time point `time_point`
+    as a transparent PNG.
 
     A voxel is counted when its value is among those measure_histogram counts: the picture and the
     figure cannot disagree about a single voxel.
@@ -136,18 +149,20 @@ def series_mask_png(*, series: Series, number: int, request: ThresholdRequest, o
     def render() -> bytes:
         histogram = series_histogram_for(series=series, request=request)
         _, above = measure_histogram(histogram, request)
-        stack = series_slices(series=series)
+        stacks = series_time_points(series=series)
+        stack = series_slices(series=series, time_point=time_point)
         modality = read_slice(stack, number)
         selected = above[np.searchsorted(histogram.values, modality)]
         left_out = None
         if request.body_only:
-            inside = stored_body(series).mask(modality, number)
+            # The body holds every time point's slices one after the other, as the histograms do.
+            inside = stored_body(series).mask(modality, sum(s.count for s in stacks[:time_point]) + number)
             left_out = selected & ~inside
             selected = selected & inside
         return mask_png(selected, left_out, outline=outline)
 
     request_key = f"{request.mode}:{request.value!r}:{request.upper!r}:{request.body_only}:{outline}"
-    return cached(f"mask:{series_stamp(series)}:{number}:{request_key}", render)
+    return cached(f"mask:{series_stamp(series)}:{time_point}:{number}:{request_key}", render)
 
 
 def measurement_live(*, series: Series, request: ThresholdRequest) -> SeriesMeasurement:
@@ -194,9 +209,11 @@ def series_body_histogram(*, series: Series, histogram: VolumeHistogram) -> Volu
 
 
 def measurement_viewer(*, measurement: Measurement) -> dict:
-    """What the viewer needs to start: slices, where they lie, windows, the series' histogram."""
+    """What the viewer needs to start: slices, where they lie, windows, the series' histogram; of a
+    time series, each time point's slices and where they lie (the first's also at the top level)."""
     series = measurement.series
-    stack = series_slices(series=series)
+    stacks = series_time_points(series=series)
+    stack = stacks[0]
     histogram = series_histogram_for(series=series, request=ThresholdRequest())
     presets = [
         {"key": key, "label": label, "center": center, "width": width}
@@ -213,6 +230,9 @@ def measurement_viewer(*, measurement: Measurement) -> dict:
         "presets": presets,
         "histogram": value_histogram(histogram),
         "body_ready": bool(series.body and series.body_histogram),
+        "time_points": [
+            {"slices": s.count, "positions_mm": list(s.positions_mm) if s.positions_mm else None} for s in stacks
+        ] if len(stacks) > 1 else [],
     }
 
 

@@ -11,7 +11,7 @@ from django.utils.module_loading import import_string
 from volumes import services
 from volumes.apps import VolumesConfig
 from volumes.imaging.export import MaskFiles
-from volumes.templatetags.figures import ml, mm3, modality_value
+from volumes.figures import ml, mm3, modality_value
 from volumes.imaging.thresholds import (
     AUTOMATIC_MODES,
     MODES,
@@ -79,13 +79,7 @@ class Command(BaseCommand):
         if options["mode"] in AUTOMATIC_MODES and options["threshold"] is not None:
             raise CommandError(f"--threshold cannot be given with --mode {options['mode']}: that mode chooses it")
         try:
-            request = ThresholdRequest.parse(
-                options["mode"],
-                options["threshold"],
-                default=settings.VOLUMES_THRESHOLD,
-                upper=options["upper"],
-                body_only=options["body_only"],
-            )
+            request = ThresholdRequest.from_fields(options, settings.VOLUMES_THRESHOLD)
         except InvalidThreshold as error:
             raise CommandError(str(error)) from None
         masks = None
