@@ -76,7 +76,7 @@ def parallel_runs(
     of the runs (TASKS_PER_PROCESS), so that results come back while the others are computed
     (README, Benchmark).
     """
-    from concurrent.futures import wait
+    from concurrent.futures import as_completed, wait
     from concurrent.futures.process import BrokenProcessPool
 
     runs = shrinking_runs(items, processes)
@@ -84,15 +84,17 @@ def parallel_runs(
     count = min(len(runs), processes * TASKS_PER_PROCESS)
     # Each run pickled once: every task receives them all, and unpickles only those it takes.
     pickled = [pickle.dumps(run, protocol=pickle.HIGHEST_PROTOCOL) for run in runs]
-    with pool.calls:
-        pool.next_run.value = 0
-        tasks = [pool.executor.submit(take_runs, function, pickled, math.ceil(len(runs) / count)) for _ in range(count)]
-        wait(tasks)  # every process has stopped taking runs before another call resets the counter
     results: list[list] = [[] for _ in runs]
     try:
-        for task in tasks:
-            for number, returned in task.result():
-                results[number] = returned if unpack is None else unpack(runs[number], returned)
+        with pool.calls:
+            pool.next_run.value = 0
+            tasks = [pool.executor.submit(take_runs, function, pickled, math.ceil(len(runs) / count)) for _ in range(count)]
+            try:
+                for task in as_completed(tasks):  # a task's runs unpacked here while the others are computed
+                    for number, returned in task.result():
+                        results[number] = returned if unpack is None else unpack(runs[number], returned)
+            finally:
+                wait(tasks)  # every process has stopped taking runs before another call resets the counter
     except BrokenProcessPool:
         runtime.close_pools()  # a process died (killed, out of memory): the next call starts new ones
         raise
