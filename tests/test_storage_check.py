@@ -195,6 +195,7 @@ def test_a_zip_upload_cut_by_a_crash_leaves_staging_leftovers_check_storage_remo
     import io
     import zipfile
 
+    from volumes.imaging.digests import DigestThread
     from volumes.upload_handlers import StagingUploadHandler
 
     buffer = io.BytesIO()
@@ -203,8 +204,9 @@ def test_a_zip_upload_cut_by_a_crash_leaves_staging_leftovers_check_storage_remo
             archive.write(path, path.name)
     raw = buffer.getvalue()
     handler = StagingUploadHandler()
-    handler.new_file("files", "a.zip", "application/zip", len(raw))
-    handler.receive_data_chunk(raw[: len(raw) // 2], 0)  # then the process dies: nothing is closed
+    with DigestThread() as handler.digests:  # as handle_raw_input gives the files a thread to hash on
+        handler.new_file("files", "a.zip", "application/zip", len(raw))
+        handler.receive_data_chunk(raw[: len(raw) // 2], 0)  # then the process dies: nothing is closed
     staging = services.staging_dir()
     left = sorted(p.name for p in staging.iterdir())
     assert sorted(name.rsplit(".", 1)[1] for name in left) == ["entries", "part"]
