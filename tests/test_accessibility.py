@@ -135,8 +135,11 @@ def test_on_a_phone_the_volume_is_above_the_fold_and_nothing_overflows(signed_in
     preview_top = browser.execute_script("return document.getElementById('preview').getBoundingClientRect().top")
     assert bottom <= PHONE_HEIGHT, f"the volume ends {bottom:.0f} px down a {PHONE_HEIGHT} px screen"
     assert bottom < preview_top  # the figure first, the picture after it
-    # Once the viewer runs: the slices right under the volume, then the threshold that moves them, then the rest.
-    wait_for(browser, lambda b: b.execute_script("return document.getElementById('viewer').dataset.ready === '1';"))
+    # Once the viewer and the live threshold run (each its own script, ready in either order): the slices
+    # right under the volume, then the threshold that moves them, then the rest.
+    wait_for(browser, lambda b: b.execute_script(
+        "return document.getElementById('viewer').dataset.ready === '1' && document.getElementById('live-threshold').dataset.ready === '1';"
+    ))
     tops = browser.execute_script(
         "return ['volume', 'viewer-stage', 'live-threshold', 'threshold-heading'].map(function (id) {"
         "  return document.getElementById(id).getBoundingClientRect().top; });"
