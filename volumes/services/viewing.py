@@ -84,19 +84,32 @@ def series_stamp(series: Series) -> str:
     return f"{series.pk}-{files['count']}-{files['last']}"
 
 
-def series_time_points(*, series: Series) -> tuple[SliceStack, ...]:
-    """Each time point's slices in the order its measurement stacks them (one stack for a volume
-    without time points), as its stored histograms hold them; headers read once, then cached."""
-    return cached(f"stacks:{series_stamp(series)}", lambda: time_point_stacks(series_stored_volume(series)))
+def series_time_point_slices(*, series: Series) -> tuple[int, ...]:
+    """How many slices each time point has (one entry for a volume without time points), in the order
+    its stored histograms hold them. The first call reads the headers once and caches each time
+    point's stack under a key of its own, so that a picture unpickles only its own time point's."""
+    stamp = series_stamp(series)
+
+    def stack_every_time_point() -> tuple[int, ...]:
+        stacks = time_point_stacks(series_stored_volume(series))
+        for number, stack in enumerate(stacks):
+            slice_cache().set(f"stack:{stamp}:{number}", stack, CACHE_SECONDS)
+        return tuple(stack.count for stack in stacks)
+
+    return cached(f"time-points:{stamp}", stack_every_time_point)
 
 
 def series_slices(*, series: Series, time_point: int = 0) -> SliceStack:
     """The slices of time point `time_point` (0-based; the first, whose figures the measurement heads
-    with, by default); SliceNotFound for a time point the series does not have."""
-    stacks = series_time_points(series=series)
-    if not 0 <= time_point < len(stacks):
-        raise SliceNotFound(f"This series has time points 1 to {len(stacks)}, not {time_point + 1}.")
-    return stacks[time_point]
+    with, by default) in the order its measurement stacks them; SliceNotFound for a time point the
+    series does not have."""
+    counts = series_time_point_slices(series=series)
+    if not 0 <= time_point < len(counts):
+        raise SliceNotFound(f"This series has time points 1 to {len(counts)}, not {time_point + 1}.")
+    return cached(
+        f"stack:{series_stamp(series)}:{time_point}",
+        lambda: time_point_stacks(series_stored_volume(series))[time_point],  # evicted since the first call
+    )
 
 
 def series_stored_volume(series: Series) -> VolumeImages:
@@ -149,14 +162,14 @@ def series_mask_png(
     def render() -> bytes:
         histogram = series_histogram_for(series=series, request=request)
         _, above = measure_histogram(histogram, request)
-        stacks = series_time_points(series=series)
         stack = series_slices(series=series, time_point=time_point)
         modality = read_slice(stack, number)
         selected = above[np.searchsorted(histogram.values, modality)]
         left_out = None
         if request.body_only:
             # The body holds every time point's slices one after the other, as the histograms do.
-            inside = stored_body(series).mask(modality, sum(s.count for s in stacks[:time_point]) + number)
+            earlier = sum(series_time_point_slices(series=series)[:time_point])
+            inside = stored_body(series).mask(modality, earlier + number)
             left_out = selected & ~inside
             selected = selected & inside
         return mask_png(selected, left_out, outline=outline)
@@ -212,7 +225,7 @@ def measurement_viewer(*, measurement: Measurement) -> dict:
     """What the viewer needs to start: slices, where they lie, windows, the series' histogram; of a
     time series, each time point's slices and where they lie (the first's also at the top level)."""
     series = measurement.series
-    stacks = series_time_points(series=series)
+    stacks = [series_slices(series=series, time_point=t) for t in range(len(series_time_point_slices(series=series)))]
     stack = stacks[0]
     histogram = series_histogram_for(series=series, request=ThresholdRequest())
     presets = [
